@@ -1,0 +1,77 @@
+"""One-event-per-line logging on stderr, shared by both programs.
+
+Every call is a fixed message plus fixed field names. `json` mode writes one JSON
+object per line with ECS names (`@timestamp`, `log.level`, `message`); text mode writes
+`TIME LEVEL message key=value ...` for people reading `kubectl logs`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO, Any
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+def _timestamp(now: float) -> str:
+    secs = int(now)
+    millis = int((now - secs) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
+
+
+def _text_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if text == "" or any(c in text for c in ' "=\n\t'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+class Logger:
+    """Writes events to a stream; `min_level` filters, `json_lines` picks the format."""
+
+    def __init__(
+        self,
+        program: str,
+        *,
+        json_lines: bool = False,
+        min_level: str = "info",
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.program = program
+        self.json_lines = json_lines
+        self.min_level = LEVELS[min_level]
+        self.stream = stream if stream is not None else sys.stderr
+
+    def log(self, level: str, message: str, **fields: Any) -> None:
+        if LEVELS[level] < self.min_level:
+            return
+        now = time.time()
+        if self.json_lines:
+            event = {"@timestamp": _timestamp(now), "log.level": level, "message": message}
+            event["process.name"] = self.program
+            event.update((k, v) for k, v in fields.items() if v is not None)
+            line = json.dumps(event, ensure_ascii=False, default=str)
+        else:
+            parts = [_timestamp(now), f"{level.upper():<5}", self.program + ":", message]
+            parts.extend(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
+            line = " ".join(parts)
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (BrokenPipeError, ValueError):
+            # stderr closed under us: logging must never take the program down.
+            pass
+
+    def debug(self, message: str, **fields: Any) -> None:
+        self.log("debug", message, **fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        self.log("info", message, **fields)
+
+    def warning(self, message: str, **fields: Any) -> None:
+        self.log("warning", message, **fields)
+
+    def error(self, message: str, **fields: Any) -> None:
+        self.log("error", message, **fields)

@@ -1,0 +1,69 @@
+"""Parsing of option values shared by the CLIs: durations, booleans, env-var twins.
+
+Errors are `OptionError` with a message naming the option (or env var) and the value,
+so a CLI can print it and exit 2 without a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class OptionError(ValueError):
+    """A user-supplied value is invalid; the message says which and why."""
+
+
+def parse_duration(text: str, *, name: str) -> float:
+    """`250ms`, `30s`, `5m`, `1h`, `1m30s`, or a bare number of seconds → seconds."""
+    raw = text.strip().lower()
+    try:
+        value = float(raw)
+    except ValueError:
+        pos, value = 0, 0.0
+        for match in _DURATION_PART.finditer(raw):
+            if match.start() != pos:
+                break
+            number, unit = float(match.group(1)), match.group(2)
+            value += number * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
+            pos = match.end()
+        if pos != len(raw) or not raw:
+            raise OptionError(
+                f"{name}: invalid duration {text!r} (use e.g. 250ms, 30s, 5m, 1m30s)"
+            ) from None
+    if value < 0 or value != value or value == float("inf"):
+        raise OptionError(f"{name}: duration must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def parse_bool(text: str, *, name: str) -> bool:
+    raw = text.strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise OptionError(f"{name}: expected true or false, got {text!r}")
+
+
+def parse_int(text: str, *, name: str, minimum: int | None = None) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise OptionError(f"{name}: expected a whole number, got {text!r}") from None
+    if minimum is not None and value < minimum:
+        raise OptionError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def format_duration(seconds: float) -> str:
+    """Short human form: 0.25s, 3.2s, 5m0s, 1h2m."""
+    if seconds < 60:
+        return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m"

@@ -1,0 +1,3 @@
+from agents.waitfor.cli import main
+
+raise SystemExit(main())

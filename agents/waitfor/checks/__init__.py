@@ -1,0 +1,51 @@
+"""Readiness checks, one module per kind of target, imported only when a target needs it.
+
+Each module has `build(target, ctx) -> Check`: it validates the target's options at
+start-up (a bad option is a configuration error, exit 2) and returns an object whose
+`probe()` returns a short description of what answered, or raises `NotReady(reason)`.
+The runner bounds every probe with the attempt timeout.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from agents._log import Logger
+    from agents.waitfor.targets import Target
+
+
+class NotReady(Exception):
+    """The target answered, or failed to, in a way that means "not ready yet"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Check(Protocol):
+    async def probe(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+class BaseCheck:
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    log: Logger
+    resolv_conf: str = "/etc/resolv.conf"
+
+
+def build_check(target: Target, ctx: BuildContext) -> Check:
+    from agents.waitfor.targets import SCHEMES
+
+    module = importlib.import_module(f"agents.waitfor.checks.{SCHEMES[target.scheme]}")
+    check: Check = module.build(target, ctx)
+    target.options.reject_unknown()
+    return check

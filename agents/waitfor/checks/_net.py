@@ -1,0 +1,98 @@
+"""Connecting to a host:port the way every network check needs: fresh, all addresses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import ssl
+
+from agents.waitfor.checks import NotReady
+
+
+def describe_oserror(exc: OSError, where: str) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {where.rpartition(':')[0] or where}: {exc.strerror}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate of {where} not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {where} failed: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+        return f"connection refused by {where}"
+    if isinstance(exc, ConnectionResetError):
+        return f"connection reset by {where}"
+    if exc.errno is None and str(exc).startswith("Multiple exceptions"):
+        # asyncio tried several addresses; all refused is the common case.
+        if str(exc).count("Connect call failed") == str(exc).count("[Errno 111]"):
+            return f"connection refused by {where} (every address)"
+        return f"cannot connect to {where}: {str(exc).removeprefix('Multiple exceptions: ')}"
+    return f"cannot connect to {where}: {exc.strerror or exc}"
+
+
+async def open_stream(
+    host: str,
+    port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Resolve `host` now (no caching) and connect to any of its addresses.
+
+    Happy Eyeballs tries the next address as soon as one fails, so `localhost`
+    works whether the server listens on ::1, 127.0.0.1 or both.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        return await asyncio.open_connection(
+            host,
+            port,
+            ssl=tls,
+            server_hostname=host if tls else None,
+            happy_eyeballs_delay=0.25,
+        )
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            raise
+        raise NotReady(describe_oserror(exc, where)) from None
+
+
+async def close_stream(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
+async def read_exactly(reader: asyncio.StreamReader, n: int, what: str) -> bytes:
+    try:
+        return await reader.readexactly(n)
+    except asyncio.IncompleteReadError as exc:
+        got = len(exc.partial)
+        raise NotReady(f"connection closed after {got} bytes while reading {what}") from None
+    except ConnectionResetError:
+        raise NotReady(f"connection reset while reading {what}") from None
+
+
+def tls_context(
+    target_display: str,
+    *,
+    ca: str | None,
+    cert: str | None,
+    key: str | None,
+    insecure: bool,
+) -> ssl.SSLContext:
+    """Verification on by default; files are read now so a bad path is a config error."""
+    from agents.waitfor.targets import TargetError
+
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+        if cert:
+            ctx.load_cert_chain(cert, key)
+        elif key:
+            raise TargetError(target_display, "option 'key' needs 'cert' too")
+    except (OSError, ssl.SSLError) as exc:
+        which = "ca" if ca and not cert else "cert/key" if not ca else "ca or cert/key"
+        raise TargetError(target_display, f"cannot load TLS {which}: {exc}") from None
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx

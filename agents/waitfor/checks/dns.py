@@ -1,0 +1,174 @@
+"""dns://name — ready when the name resolves to enough records (and the expected ones).
+
+Options: type (A, AAAA, CNAME, SRV, TXT, MX, NS; default: any address, A or AAAA),
+min (records needed, default 1), values (records that must all be present), server
+(IP[:port] of the nameserver to ask; default the system's), search (honour the
+resolv.conf search domains and ndots for relative names, default true).
+
+The search rules are glibc's: `myservice` in a pod becomes
+`myservice.<ns>.svc.cluster.local`, which busybox ≥ 1.29 nslookup gets wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
+from agents.waitfor.targets import Target
+
+TYPES = ("A", "AAAA", "CNAME", "SRV", "TXT", "MX", "NS")
+ADDRESS = "ADDRESS"  # A and AAAA together
+
+
+def parse_server(text: str, display: str) -> tuple[str, int]:
+    from agents.waitfor.targets import TargetError
+
+    host, port = text, 53
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port_text = rest.removeprefix(":")
+            port = int(port_text) if port_text.isdigit() else -1
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = int(port_text) if port_text.isdigit() else -1
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise TargetError(display, f"option server: {text!r} is not an IP[:port]") from None
+    if not 0 < port < 65536:
+        raise TargetError(display, f"option server: bad port in {text!r}")
+    return host, port
+
+
+def record_texts(rdtype: str, answer: dns.resolver.Answer) -> list[str]:
+    """Records as comparable strings: names lowercased without the trailing dot."""
+
+    def name(n: dns.name.Name) -> str:
+        return n.to_text(omit_final_dot=True).lower()
+
+    out = []
+    for rr in answer:
+        if rdtype in ("A", "AAAA"):
+            out.append(str(ipaddress.ip_address(rr.address)))
+        elif rdtype == "CNAME" or rdtype == "NS":
+            out.append(name(rr.target))
+        elif rdtype == "SRV":
+            out.append(f"{name(rr.target)}:{rr.port}")
+        elif rdtype == "MX":
+            out.append(name(rr.exchange))
+        elif rdtype == "TXT":
+            out.append(b"".join(rr.strings).decode("utf-8", "replace"))
+    return out
+
+
+def normalise_expected(rdtype: str, value: str) -> str:
+    if rdtype in ("A", "AAAA", ADDRESS):
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            return value
+    return value if rdtype == "TXT" else value.lower().rstrip(".")
+
+
+def matches(rdtype: str, expected: str, found: list[str]) -> bool:
+    if rdtype == "SRV" and ":" not in expected:
+        return any(f.rpartition(":")[0] == expected for f in found)
+    return expected in found
+
+
+class DnsCheck(BaseCheck):
+    def __init__(self, target: Target, ctx: BuildContext) -> None:
+        opts = target.options
+        self.name = target.host
+        rdtype = (opts.str("type") or ADDRESS).upper()
+        if rdtype != ADDRESS and rdtype not in TYPES:
+            raise target.error(f"option type: {rdtype!r} is not one of {', '.join(TYPES)}")
+        self.rdtype = rdtype
+        self.minimum = opts.int("min", 1, minimum=0)
+        self.values = [normalise_expected(rdtype, v) for v in opts.list("values")]
+        self.search = opts.bool("search", True)
+        server = opts.str("server")
+        try:
+            resolver = dns.asyncresolver.Resolver(
+                filename=ctx.resolv_conf, configure=server is None
+            )
+            if server is not None:
+                # Still honour the system's search domains and ndots with a chosen server.
+                try:
+                    system = dns.resolver.Resolver(filename=ctx.resolv_conf)
+                    resolver.search, resolver.ndots = system.search, system.ndots
+                    resolver.domain = system.domain
+                except dns.resolver.NoResolverConfiguration:
+                    pass
+        except (dns.resolver.NoResolverConfiguration, OSError) as exc:
+            raise target.error(
+                f"no nameserver: {ctx.resolv_conf} unusable ({exc}); give one with #server=IP"
+            ) from None
+        if server is not None:
+            host, port = parse_server(server, target.display)
+            resolver.nameservers = [host]
+            resolver.port = port
+        self.resolver = resolver
+        self.qname = dns.name.from_text(self.name, origin=None)
+        self.where = f" (asked {server})" if server else ""
+
+    async def _query(self, rdtype: str) -> list[str]:
+        try:
+            answer = await self.resolver.resolve(
+                self.qname, rdtype, search=self.search, lifetime=30.0
+            )
+        except dns.resolver.NoAnswer:
+            return []
+        return record_texts(rdtype, answer)
+
+    async def probe(self) -> str:
+        kinds = ["A", "AAAA"] if self.rdtype == ADDRESS else [self.rdtype]
+        results = await asyncio.gather(*(self._query(k) for k in kinds), return_exceptions=True)
+        found: list[str] = []
+        errors: list[BaseException] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                errors.append(result)
+            else:
+                found.extend(result)
+        label = "address" if self.rdtype == ADDRESS else self.rdtype
+        if not found and errors:
+            raise NotReady(self._describe(errors[0]))
+        if len(found) < self.minimum:
+            raise NotReady(
+                f"{self.name}: {len(found)} {label} record(s), need {self.minimum}{self.where}"
+            )
+        missing = [v for v in self.values if not matches(self.rdtype, v, found)]
+        if missing:
+            shown = ", ".join(found[:5]) or "none"
+            raise NotReady(
+                f"{self.name}: {label} records lack {', '.join(missing)} (have {shown})"
+                + self.where
+            )
+        return f"{len(found)} {label} record(s): {', '.join(found[:3])}"
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, dns.resolver.NXDOMAIN):
+            tried = ", ".join(q.to_text(omit_final_dot=True) for q in exc.qnames())
+            return f"{self.name}: no such name (NXDOMAIN; tried {tried}){self.where}"
+        if isinstance(exc, dns.resolver.NoNameservers):
+            return f"{self.name}: every nameserver failed: {exc}"
+        if isinstance(exc, dns.exception.Timeout):
+            return f"{self.name}: nameserver did not answer{self.where}"
+        if isinstance(exc, dns.exception.DNSException):
+            return f"{self.name}: {exc}"
+        if isinstance(exc, OSError):
+            return f"{self.name}: cannot query nameserver: {exc.strerror or exc}{self.where}"
+        raise exc
+
+
+def build(target: Target, ctx: BuildContext) -> DnsCheck:
+    return DnsCheck(target, ctx)

@@ -1,0 +1,199 @@
+"""http:// and https:// — ready when the response matches every expectation.
+
+Options (after `#`): status (default 2xx; e.g. 200,204 or 2xx,301 or 200-299), body (regex
+the body must contain), json (PATH, or PATH:V1,V2 — dot path, numeric indexes), method,
+header (Name:Value, repeatable), redirects (how many to follow, default 10; 0 follows none),
+ca, cert, key, insecure. User and password in the URI become basic auth.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlunsplit
+
+import aiohttp
+
+from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
+from agents.waitfor.checks._net import describe_oserror, tls_context
+from agents.waitfor.targets import Target, TargetError
+
+_BODY_LIMIT = 4 * 1024 * 1024
+_MISSING = object()
+
+
+def parse_status(spec: str, display: str) -> tuple[str, Callable[[int], bool]]:
+    """`200,204`, `2xx`, `200-299` (any mix) → (description, predicate)."""
+    ranges: list[tuple[int, int]] = []
+    for item in (part.strip().lower() for part in spec.split(",")):
+        if re.fullmatch(r"[1-5]xx", item):
+            low = int(item[0]) * 100
+            ranges.append((low, low + 99))
+        elif re.fullmatch(r"\d{3}-\d{3}", item):
+            low, high = (int(x) for x in item.split("-"))
+            if low > high:
+                raise TargetError(display, f"option status: empty range {item!r}")
+            ranges.append((low, high))
+        elif re.fullmatch(r"\d{3}", item):
+            ranges.append((int(item), int(item)))
+        else:
+            raise TargetError(
+                display,
+                f"option status: {item!r} is not a status, class or range (200, 2xx, 200-299)",
+            )
+    described = ",".join(spec.replace(" ", "").lower().split(","))
+    return described, lambda code: any(low <= code <= high for low, high in ranges)
+
+
+def parse_json_expectation(spec: str, display: str) -> tuple[list[str | int], list[str] | None]:
+    path_text, colon, values = spec.partition(":")
+    path_text = path_text.strip().lstrip(".")
+    if not path_text:
+        raise TargetError(display, "option json: needs a field path, e.g. json=status:green")
+    path: list[str | int] = [int(p) if p.isdigit() else p for p in path_text.split(".")]
+    expected = [v.strip() for v in values.split(",") if v.strip()] if colon else None
+    return path, expected
+
+
+def json_lookup(document: Any, path: list[str | int]) -> Any:
+    node = document
+    for key in path:
+        if isinstance(key, int) and isinstance(node, list) and -len(node) <= key < len(node):
+            node = node[key]
+        elif isinstance(node, dict) and str(key) in node:
+            node = node[str(key)]
+        else:
+            return _MISSING
+    return node
+
+
+def json_scalar_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+class HttpCheck(BaseCheck):
+    def __init__(self, target: Target, ctx: BuildContext) -> None:
+        opts = target.options
+        self.display = target.display
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        default_port = 443 if target.scheme == "https" else 80
+        netloc = host if target.port == default_port else f"{host}:{target.port}"
+        self.url = urlunsplit((target.scheme, netloc, target.path or "/", target.query, ""))
+        self.auth = (
+            aiohttp.BasicAuth(target.username or "", target.password or "")
+            if target.username is not None or target.password is not None
+            else None
+        )
+        self.method = (opts.str("method") or "GET").upper()
+        if not re.fullmatch(r"[A-Z]+", self.method):
+            raise target.error(f"option method: {self.method!r} is not an HTTP method")
+        self.status_text, self.status_ok = parse_status(opts.str("status") or "2xx", target.display)
+        body = opts.str("body")
+        try:
+            self.body = re.compile(body) if body is not None else None
+        except re.error as exc:
+            raise target.error(f"option body: invalid regular expression: {exc}") from None
+        json_spec = opts.str("json")
+        self.json = parse_json_expectation(json_spec, target.display) if json_spec else None
+        self.headers: list[tuple[str, str]] = []
+        for header in opts.all("header"):
+            name, colon, value = header.partition(":")
+            if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
+                raise target.error(f"option header: expected Name:Value, got {name.strip()!r}")
+            self.headers.append((name.strip(), value.strip()))
+        self.redirects = opts.int("redirects", 10)
+        insecure = opts.bool("insecure")
+        ca, cert, key = opts.str("ca"), opts.str("cert"), opts.str("key")
+        self.ssl: Any = None
+        if target.scheme == "https" or ca or cert or insecure:
+            self.ssl = tls_context(target.display, ca=ca, cert=cert, key=key, insecure=insecure)
+            if insecure:
+                ctx.log.warning("TLS verification disabled", target=target.display)
+        self.session: aiohttp.ClientSession | None = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            # A fresh connection and a fresh DNS lookup on every attempt: readiness of a
+            # restarted server must not be judged on an old keep-alive connection.
+            connector = aiohttp.TCPConnector(
+                force_close=True, use_dns_cache=False, ssl=self.ssl if self.ssl else True
+            )
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                auth=self.auth,
+                timeout=aiohttp.ClientTimeout(total=None),
+                headers={"User-Agent": "waitfor"},
+            )
+        return self.session
+
+    async def probe(self) -> str:
+        session = self._session()
+        try:
+            async with session.request(
+                self.method,
+                self.url,
+                headers=self.headers,
+                allow_redirects=self.redirects > 0,
+                max_redirects=max(self.redirects, 1),
+            ) as response:
+                code = response.status
+                if not self.status_ok(code):
+                    reason = f" {response.reason}" if response.reason else ""
+                    raise NotReady(f"HTTP {code}{reason}, expected {self.status_text}")
+                if self.body is None and self.json is None:
+                    return f"HTTP {code}"
+                data = await response.content.read(_BODY_LIMIT)
+        except aiohttp.TooManyRedirects:
+            raise NotReady(f"more than {self.redirects} redirects") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise NotReady(
+                f"TLS certificate of {exc.host}:{exc.port} not trusted: "
+                f"{getattr(exc.certificate_error, 'verify_message', exc.certificate_error)}"
+            ) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise NotReady(describe_oserror(exc.os_error, f"{exc.host}:{exc.port}")) from None
+        except aiohttp.ServerDisconnectedError:
+            raise NotReady("server closed the connection without a response") from None
+        except aiohttp.ClientResponseError as exc:
+            raise NotReady(f"invalid HTTP response: {exc.message}") from None
+        except aiohttp.ClientPayloadError as exc:
+            raise NotReady(f"response body broken: {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise NotReady(f"HTTP request failed: {exc}") from None
+        return self._check_body(code, data)
+
+    def _check_body(self, code: int, data: bytes) -> str:
+        text = data.decode("utf-8", "replace")
+        if self.body is not None and not self.body.search(text):
+            raise NotReady(f"HTTP {code}, body does not match /{self.body.pattern}/")
+        if self.json is not None:
+            path, expected = self.json
+            dotted = ".".join(str(p) for p in path)
+            try:
+                document = json.loads(data)
+            except ValueError:
+                raise NotReady(f"HTTP {code}, body is not JSON") from None
+            value = json_lookup(document, path)
+            if value is _MISSING:
+                raise NotReady(f"HTTP {code}, JSON field {dotted} missing")
+            if expected is None:
+                if value in (None, False):
+                    raise NotReady(f"HTTP {code}, JSON field {dotted} is {json.dumps(value)}")
+            elif json_scalar_text(value) not in expected:
+                raise NotReady(
+                    f"HTTP {code}, JSON field {dotted} is {json.dumps(value)[:100]}, "
+                    f"expected {' or '.join(expected)}"
+                )
+        return f"HTTP {code}"
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+def build(target: Target, ctx: BuildContext) -> HttpCheck:
+    return HttpCheck(target, ctx)

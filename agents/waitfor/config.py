@@ -1,0 +1,138 @@
+"""argv + environment → a frozen `Config`. Pure: no I/O beyond reading what it is given.
+
+Every option has an environment twin (`--timeout` ↔ `WAITFOR_TIMEOUT`); a flag on the
+command line wins over the variable, the variable over the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from agents import __version__
+from agents._options import OptionError, parse_bool, parse_duration, parse_int
+from agents.waitfor.targets import split_targets
+
+DEFAULTS = {
+    "timeout": "5m",
+    "attempt_timeout": "5s",
+    "interval": "1s",
+    "min_interval": "25ms",
+    "consecutive": "1",
+    "resolv_conf": "/etc/resolv.conf",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    targets: tuple[str, ...]
+    timeout: float = 300.0
+    attempt_timeout: float = 5.0
+    interval: float = 1.0
+    min_interval: float = 0.025
+    consecutive: int = 1
+    any: bool = False
+    invert: bool = False
+    json: bool = False
+    quiet: bool = False
+    resolv_conf: str = "/etc/resolv.conf"
+    command: tuple[str, ...] = ()
+
+
+# (dest, flag, kind, help). The env twin is WAITFOR_ + DEST in upper case.
+OPTIONS: list[tuple[str, str, str, str]] = [
+    ("timeout", "--timeout", "duration", "give up after this long; 0 waits forever"),
+    ("attempt_timeout", "--attempt-timeout", "duration", "limit for one check of one target"),
+    ("interval", "--interval", "duration", "longest pause between checks of a target"),
+    ("min_interval", "--min-interval", "duration", "first pause; doubles up to --interval"),
+    ("consecutive", "--consecutive", "int", "successive successful checks needed"),
+    ("any", "--any", "bool", "succeed when any one target is ready, not all"),
+    ("invert", "--invert", "bool", "wait until the targets are down instead"),
+    ("json", "--json", "bool", "log JSON lines instead of text"),
+    ("quiet", "--quiet", "bool", "log only errors"),
+    ("resolv_conf", "--resolv-conf", "str", "resolver configuration for dns:// targets"),
+]
+
+
+def env_name(dest: str) -> str:
+    return "WAITFOR_" + dest.upper()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise OptionError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="waitfor",
+        usage="waitfor [OPTIONS] TARGET... [-- COMMAND [ARGS...]]",
+        description=(
+            "Wait until every TARGET is ready (tcp://, http(s)://, dns://, file://, unix://, "
+            "postgres://, mysql://, redis://, amqp://, exec:), then exit 0 or exec COMMAND."
+        ),
+        epilog=(
+            "Exit codes: 0 ready; 124 timed out; 2 usage or configuration error; "
+            "130/143 stopped by SIGINT/SIGTERM; 1 any other failure. "
+            "WAITFOR_TARGETS adds targets separated by whitespace or commas."
+        ),
+    )
+    parser.add_argument("targets", nargs="*", metavar="TARGET")
+    for dest, flag, kind, text in OPTIONS:
+        env = env_name(dest)
+        if kind == "bool":
+            parser.add_argument(
+                flag, dest=dest, action="store_const", const="true", help=f"{text} (env {env})"
+            )
+        else:
+            default = DEFAULTS[dest]
+            parser.add_argument(
+                flag, dest=dest, metavar=kind.upper(), help=f"{text} (env {env}, default {default})"
+            )
+    parser.add_argument("--version", action="version", version=f"waitfor {__version__}")
+    return parser
+
+
+def _value(dest: str, flag: str, cli: str | None, env: Mapping[str, str]) -> tuple[str, str]:
+    """→ (raw value, the name to blame in an error message)."""
+    if cli is not None:
+        return cli, flag
+    name = env_name(dest)
+    if name in env:
+        return env[name], name
+    return DEFAULTS.get(dest, "false"), flag
+
+
+def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
+    argv = list(argv)
+    command: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command = argv[:cut], argv[cut + 1 :]
+        if not command:
+            raise OptionError("nothing after '--': give the command to run when ready")
+    parsed = build_parser().parse_args(argv)
+    values: dict[str, object] = {}
+    for dest, flag, kind, _ in OPTIONS:
+        raw, name = _value(dest, flag, getattr(parsed, dest), env)
+        if kind == "duration":
+            values[dest] = parse_duration(raw, name=name)
+        elif kind == "int":
+            values[dest] = parse_int(raw, name=name, minimum=1)
+        elif kind == "bool":
+            values[dest] = parse_bool(raw, name=name)
+        else:
+            values[dest] = raw
+    if values["interval"] == 0:  # type: ignore[comparison-overlap]
+        raise OptionError("--interval: must be greater than 0")
+    if values["min_interval"] == 0:  # type: ignore[comparison-overlap]
+        raise OptionError("--min-interval: must be greater than 0")
+    if values["attempt_timeout"] == 0:  # type: ignore[comparison-overlap]
+        raise OptionError("--attempt-timeout: must be greater than 0")
+    targets = list(parsed.targets)
+    if env.get("WAITFOR_TARGETS", "").strip():
+        targets += [t for t in split_targets(env["WAITFOR_TARGETS"]) if t not in targets]
+    if not targets:
+        raise OptionError("no targets: give at least one TARGET or set WAITFOR_TARGETS")
+    return Config(targets=tuple(targets), command=tuple(command), **values)  # type: ignore[arg-type]

@@ -1,0 +1,239 @@
+"""The waiting itself: every target watched concurrently until ready, or the deadline.
+
+One `Watcher` per target runs attempt → classify → sleep with backoff, and logs only when
+the target's state changes. `run()` owns the lifecycle: start the watchers, stop at the
+first signal, the deadline, or when enough targets are ready, then write the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from agents._backoff import Backoff
+from agents._log import Logger
+from agents._options import format_duration
+from agents.waitfor.checks import Check, NotReady
+from agents.waitfor.checks._net import describe_oserror
+from agents.waitfor.config import Config
+from agents.waitfor.targets import Target
+
+
+class Exit(IntEnum):
+    READY = 0
+    FAILURE = 1
+    USAGE = 2
+    TIMEOUT = 124
+    SIGINT = 130
+    SIGTERM = 143
+
+
+@dataclass
+class Outcome:
+    """A target's story so far: what the summary reports."""
+
+    target: Target
+    satisfied: bool = False
+    attempts: int = 0
+    streak: int = 0
+    last_error: str | None = None
+    last_ok: str | None = None
+    elapsed: float = 0.0
+    state: str = "pending"
+
+
+@dataclass
+class Watcher:
+    target: Target
+    check: Check
+    config: Config
+    log: Logger
+    started: float
+    clock: Callable[[], float] = time.monotonic
+    outcome: Outcome = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outcome = Outcome(self.target)
+
+    async def attempt(self, limit: float) -> tuple[bool, str]:
+        """One probe → (up?, description or reason)."""
+        try:
+            async with asyncio.timeout(limit):
+                return True, await self.check.probe()
+        except NotReady as exc:
+            return False, exc.reason
+        except TimeoutError:
+            return False, f"no answer within {format_duration(limit)}"
+        except OSError as exc:
+            return False, describe_oserror(exc, self.target.address)
+
+    async def run(self) -> Outcome:
+        cfg, out = self.config, self.outcome
+        backoff = Backoff(cfg.min_interval, cfg.interval)
+        deadline = self.started + cfg.timeout if cfg.timeout else math.inf
+        while (remaining := deadline - self.clock()) > 0:
+            limit = min(cfg.attempt_timeout, remaining)
+            up, detail = await self.attempt(limit)
+            out.attempts += 1
+            out.elapsed = self.clock() - self.started
+            if self.clock() >= deadline and not up and limit < cfg.attempt_timeout:
+                # Cut short by the deadline, not a verdict of its own: keep the last
+                # real reason for the summary unless there is none.
+                out.last_error = out.last_error or detail
+                return out
+            passed = up != cfg.invert
+            if passed:
+                out.streak += 1
+                out.last_ok = detail if up else f"down: {detail}"
+            else:
+                out.streak = 0
+                out.last_error = f"still up: {detail}" if up else detail
+            if passed and out.streak >= cfg.consecutive:
+                out.satisfied = True
+                self._transition("ready", detail=out.last_ok)
+                return out
+            if passed:
+                self._transition("passing", detail=out.last_ok)
+                delay = cfg.interval  # successes are spaced by the interval
+            else:
+                self._transition("not ready", detail=out.last_error)
+                delay = backoff.next()
+            await asyncio.sleep(min(delay, max(0.0, deadline - self.clock())))
+        return out
+
+    def _transition(self, state: str, *, detail: str | None) -> None:
+        out = self.outcome
+        changed = state != out.state or (state == "not ready" and detail != self._last_logged)
+        out.state = state
+        if not changed:
+            return
+        self._last_logged = detail
+        fields = {"target": self.target.display, "elapsed": round(out.elapsed, 3)}
+        if state == "ready":
+            self.log.info("ready", **fields, attempts=out.attempts, detail=detail)
+        elif state == "passing":
+            streak = f"{out.streak}/{self.config.consecutive}"
+            self.log.info("passing", **fields, streak=streak, detail=detail)
+        else:
+            self.log.info("not ready", **fields, error=detail)
+
+    _last_logged: str | None = None
+
+
+class Runner:
+    """Owns one waitfor run: start-up, the wait, the summary."""
+
+    def __init__(
+        self,
+        config: Config,
+        checks: list[tuple[Target, Check]],
+        log: Logger,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.log = log
+        self.clock = clock
+        self.started = clock()
+        self.watchers = [
+            Watcher(target, check, config, log, self.started, clock) for target, check in checks
+        ]
+        self.signal_received: int | None = None
+        self._stop = asyncio.Event()
+
+    def handle_signal(self, signum: int) -> None:
+        """Only sets flags: the run loop does the stopping."""
+        self.signal_received = signum
+        self._stop.set()
+
+    async def run(self) -> Exit:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.handle_signal, signum)
+        try:
+            return await self._wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            for watcher in self.watchers:
+                await watcher.check.close()
+
+    async def _wait(self) -> Exit:
+        cfg = self.config
+        self.log.info(
+            "waiting",
+            targets=len(self.watchers),
+            timeout=format_duration(cfg.timeout) if cfg.timeout else "none",
+            mode=("down" if cfg.invert else "ready") + (", any" if cfg.any else ", all"),
+        )
+        tasks = {asyncio.create_task(w.run(), name=w.target.display): w for w in self.watchers}
+        stopper = asyncio.create_task(self._stop.wait())
+        pending = set(tasks)
+        try:
+            while pending:
+                done, pending = await asyncio.wait(
+                    pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(stopper)
+                if stopper in done:
+                    break
+                done_ready = [t for t in done if t.result().satisfied]
+                if cfg.any and done_ready:
+                    break
+                if any(not t.result().satisfied for t in done):
+                    break  # a watcher only returns unsatisfied at the deadline
+        finally:
+            for task in (*pending, stopper):
+                task.cancel()
+            await asyncio.gather(*pending, stopper, return_exceptions=True)
+        return self._summarise()
+
+    def _summarise(self) -> Exit:
+        elapsed = self.clock() - self.started
+        outcomes = [w.outcome for w in self.watchers]
+        for out in outcomes:
+            out.elapsed = out.elapsed if out.satisfied else elapsed
+        ready = [o for o in outcomes if o.satisfied]
+        success = bool(ready) if self.config.any else len(ready) == len(outcomes)
+        if self.signal_received is not None:
+            name = signal.Signals(self.signal_received).name
+            self._summary_lines(outcomes, level="warning")
+            self.log.warning(f"stopped by {name}", elapsed=round(elapsed, 3))
+            return Exit.SIGINT if self.signal_received == signal.SIGINT else Exit.SIGTERM
+        if success:
+            self._summary_lines(outcomes, level="info")
+            what = "down" if self.config.invert else "ready"
+            scope = "a target" if self.config.any else "all targets"
+            self.log.info(f"{scope} {what}", elapsed=round(elapsed, 3))
+            return Exit.READY
+        self._summary_lines(outcomes, level="error")
+        failing = [o for o in outcomes if not o.satisfied]
+        reasons = "; ".join(
+            f"{o.target.display} ({o.last_error or 'no attempt finished'})" for o in failing
+        )
+        self.log.error(
+            f"timed out after {format_duration(elapsed)}: {len(failing)} of {len(outcomes)} "
+            f"not {'down' if self.config.invert else 'ready'}: {reasons}",
+            elapsed=round(elapsed, 3),
+        )
+        return Exit.TIMEOUT
+
+    def _outcome_word(self, out: Outcome) -> str:
+        word = "down" if self.config.invert else "ready"
+        return word if out.satisfied else f"not {word}"
+
+    def _summary_lines(self, outcomes: list[Outcome], *, level: str) -> None:
+        for out in outcomes:
+            self.log.log(
+                "info" if out.satisfied else level,
+                "summary",
+                target=out.target.display,
+                outcome=self._outcome_word(out),
+                elapsed=round(out.elapsed, 3),
+                attempts=out.attempts,
+                last_error=out.last_error,
+            )

@@ -1,0 +1,278 @@
+"""Target URIs: parsing, per-target options and the redacted form shown in logs.
+
+A target is `scheme://[user[:password]@]host[:port][/path][?query][#options]`, or
+`exec:COMMAND`. waitfor's own per-target options (expected status, record type, ...)
+live in the fragment, which no scheme sends anywhere; for schemes other than http(s),
+whose query belongs to the URL, they may also be given as the query.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+from agents._options import OptionError, parse_bool, parse_duration, parse_int
+
+# scheme -> check module under agents.waitfor.checks (imported only when used)
+SCHEMES: dict[str, str] = {
+    "tcp": "tcp",
+    "http": "http",
+    "https": "http",
+    "dns": "dns",
+    "file": "files",
+    "unix": "files",
+    "postgres": "postgres",
+    "postgresql": "postgres",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "redis": "redis",
+    "rediss": "redis",
+    "amqp": "amqp",
+    "amqps": "amqp",
+    "exec": "exec",
+}
+DEFAULT_PORTS = {
+    "http": 80,
+    "https": 443,
+    "postgres": 5432,
+    "postgresql": 5432,
+    "mysql": 3306,
+    "mariadb": 3306,
+    "redis": 6379,
+    "rediss": 6379,
+    "amqp": 5672,
+    "amqps": 5671,
+}
+_SENSITIVE = re.compile(r"pass|secret|token|key|auth|cookie|credential", re.IGNORECASE)
+
+
+class TargetError(OptionError):
+    """A target URI or one of its options is invalid."""
+
+    def __init__(self, target: str, problem: str) -> None:
+        super().__init__(f"target {target!r}: {problem}")
+        self.target = target
+        self.problem = problem
+
+
+@dataclass
+class TargetOptions:
+    """waitfor's per-target options, with typed getters that name the bad option."""
+
+    display: str
+    values: dict[str, list[str]] = field(default_factory=dict)
+    _used: set[str] = field(default_factory=set)
+
+    def _error(self, problem: str) -> TargetError:
+        return TargetError(self.display, problem)
+
+    def all(self, key: str) -> list[str]:
+        self._used.add(key)
+        return self.values.get(key, [])
+
+    def str(self, key: str, default: str | None = None) -> str | None:
+        found = self.all(key)
+        if len(found) > 1:
+            raise self._error(f"option {key!r} given {len(found)} times")
+        return found[0] if found else default
+
+    def list(self, key: str) -> list[str]:
+        """Comma-separated and/or repeated values, empty items dropped."""
+        return [item.strip() for raw in self.all(key) for item in raw.split(",") if item.strip()]
+
+    def bool(self, key: str, default: bool = False) -> bool:
+        raw = self.str(key)
+        if raw is None:
+            return default
+        try:
+            return parse_bool(raw or "true", name=key)
+        except OptionError as exc:
+            raise self._error(f"option {exc}") from None
+
+    def int(self, key: str, default: int, minimum: int = 0) -> int:
+        raw = self.str(key)
+        if raw is None:
+            return default
+        try:
+            return parse_int(raw, name=key, minimum=minimum)
+        except OptionError as exc:
+            raise self._error(f"option {exc}") from None
+
+    def duration(self, key: str, default: float | None) -> float | None:
+        raw = self.str(key)
+        if raw is None:
+            return default
+        try:
+            return parse_duration(raw, name=key)
+        except OptionError as exc:
+            raise self._error(f"option {exc}") from None
+
+    def reject_unknown(self) -> None:
+        """Call after a check read every option it knows: leftovers are typos."""
+        unknown = sorted(set(self.values) - self._used)
+        if unknown:
+            known = ", ".join(sorted(self._used)) or "none"
+            raise self._error(f"unknown option {unknown[0]!r} (this scheme knows: {known})")
+
+
+@dataclass
+class Target:
+    raw: str
+    scheme: str
+    display: str
+    options: TargetOptions
+    host: str = ""
+    port: int | None = None
+    path: str = ""
+    query: str = ""
+    username: str | None = None
+    password: str | None = None
+    command: tuple[str, ...] = ()
+
+    def error(self, problem: str) -> TargetError:
+        return TargetError(self.display, problem)
+
+    @property
+    def address(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _parse_options(text: str, display: str, into: dict[str, list[str]]) -> None:
+    for item in text.split("&"):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        key = unquote(key).strip().lower().replace("_", "-")
+        if not key:
+            raise TargetError(display, f"option {item!r} has no name")
+        into.setdefault(key, []).append(unquote(value) if sep else "")
+
+
+def _redact(scheme: str, netloc_user: str | None, has_password: bool, rest: str) -> str:
+    user = ""
+    if netloc_user is not None or has_password:
+        user = quote(netloc_user or "", safe="") + (":***" if has_password else "") + "@"
+    return f"{scheme}://{user}{rest}"
+
+
+def _redact_pairs(text: str) -> str:
+    """Mask the values of sensitive-looking options, including header values."""
+    out = []
+    for item in text.split("&"):
+        key, sep, value = item.partition("=")
+        if sep and key.lower() == "header":
+            name, colon, _ = unquote(value).partition(":")
+            if colon and _SENSITIVE.search(name):
+                value = quote(name) + ":***"
+        elif sep and _SENSITIVE.search(key):
+            value = "***"
+        out.append(f"{key}{sep}{value}")
+    return "&".join(out)
+
+
+def parse_target(raw: str) -> Target:
+    text = raw.strip()
+    scheme, colon, rest = text.partition(":")
+    scheme = scheme.lower()
+    if not colon or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        raise TargetError(raw, "not a URI: expected scheme://host:port or exec:COMMAND")
+    if scheme not in SCHEMES:
+        known = ", ".join(sorted(SCHEMES))
+        raise TargetError(raw, f"unknown scheme {scheme!r} (known: {known})")
+
+    if scheme == "exec":
+        try:
+            argv = tuple(shlex.split(rest))
+        except ValueError as exc:
+            raise TargetError(raw, f"cannot split command: {exc}") from None
+        if not argv:
+            raise TargetError(raw, "exec: needs a command, e.g. exec:pg_isready -h db")
+        return Target(raw, scheme, f"exec:{shlex.join(argv)}", TargetOptions(raw), command=argv)
+
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetError(_safe_display(raw), f"invalid URI: {exc}") from None
+    host = parts.hostname or ""
+    has_password = parts.password is not None
+    hostport = parts.netloc.rpartition("@")[2]
+    rest_display = hostport + parts.path
+    query = parts.query
+    options: dict[str, list[str]] = {}
+    display = _redact(scheme, parts.username, has_password, rest_display)
+    if query:
+        display += "?" + _redact_pairs(query)
+    if parts.fragment:
+        display += "#" + _redact_pairs(parts.fragment)
+    _parse_options(parts.fragment, display, options)
+    if query and scheme not in ("http", "https"):
+        _parse_options(query, display, options)
+        query = ""
+
+    target = Target(
+        raw=raw,
+        scheme=scheme,
+        display=display,
+        options=TargetOptions(display, options),
+        host=host,
+        port=port if port is not None else DEFAULT_PORTS.get(scheme),
+        path=unquote(parts.path),
+        query=query,
+        username=unquote(parts.username) if parts.username is not None else None,
+        password=unquote(parts.password) if has_password else None,
+    )
+    if scheme in ("file", "unix"):
+        if host and host != "localhost":
+            raise target.error(
+                f"{scheme}:// takes an absolute path: {scheme}:///path "
+                f"(three slashes), not a host {host!r}"
+            )
+        if not target.path:
+            raise target.error("missing path")
+        return target
+    if scheme == "dns":
+        # dns://name and dns:name both name the record to look up.
+        name = host or parts.path.lstrip("/")
+        if parts.netloc and not host:
+            raise target.error("missing name to look up")
+        if not name:
+            raise target.error("missing name to look up, e.g. dns://myservice")
+        if port is not None:
+            raise target.error("a DNS name takes no port; choose the server with #server=IP:PORT")
+        target.host = name
+        return target
+    if not host:
+        raise target.error("missing host")
+    if target.port is None:
+        raise target.error(f"missing port ({scheme}://host:PORT)")
+    if not 0 < target.port < 65536:
+        raise target.error(f"port {target.port} out of range 1-65535")
+    return target
+
+
+def _safe_display(raw: str) -> str:
+    """Best-effort redaction for URIs too broken to parse."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", raw)
+
+
+_SPLIT = re.compile(r",+(?=(?:[a-z][a-z0-9+.-]*://|(?:exec|dns|file|unix):))", re.IGNORECASE)
+
+
+def split_targets(text: str) -> list[str]:
+    """Split WAITFOR_TARGETS: whitespace or commas between targets, shell quoting honoured.
+
+    A comma splits only where a new URI starts, so option lists such as
+    `#status=200,204` stay whole; quote targets that contain spaces (exec: commands).
+    """
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise OptionError(f"WAITFOR_TARGETS: {exc}") from None
+    out: list[str] = []
+    for word in words:
+        out.extend(piece for piece in _SPLIT.split(word.strip(", ")) if piece)
+    return out
