@@ -28,7 +28,7 @@ def free_port() -> int:
 
 
 class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         body = b'{"status":"green"}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -45,6 +45,7 @@ DEFAULT_PORTS = {
     "amqp": 5672,
     "amqps": 5671,
 }
+_PATH_OPTIONS = {"key", "cert", "ca"}  # file paths, worth showing
 _SENSITIVE = re.compile(r"pass|secret|token|key|auth|cookie|credential", re.IGNORECASE)
 
 
@@ -167,7 +168,7 @@ def _redact_pairs(text: str) -> str:
             name, colon, _ = unquote(value).partition(":")
             if colon and _SENSITIVE.search(name):
                 value = quote(name) + ":***"
-        elif sep and _SENSITIVE.search(key):
+        elif sep and _SENSITIVE.search(key) and key.lower() not in _PATH_OPTIONS:
             value = "***"
         out.append(f"{key}{sep}{value}")
     return "&".join(out)

@@ -109,7 +109,7 @@ class HttpCheck(BaseCheck):
         insecure = opts.bool("insecure")
         ca, cert, key = opts.str("ca"), opts.str("cert"), opts.str("key")
         self.ssl: Any = None
-        if target.scheme == "https" or ca or cert or insecure:
+        if target.scheme == "https" or ca or cert or key or insecure:
             self.ssl = tls_context(target.display, ca=ca, cert=cert, key=key, insecure=insecure)
             if insecure:
                 ctx.log.warning("TLS verification disabled", target=target.display)

@@ -1,0 +1,393 @@
+"""tcp://, file://, unix:// and exec: targets against real sockets, files and processes."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port, run_waitfor, start_waitfor
+
+FAST = ["--timeout", "1500ms", "--interval", "50ms"]
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+needs_ipv6 = pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) here")
+
+
+def test_tcp_ready_on_ipv4() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        result = run_waitfor(*FAST, f"tcp://127.0.0.1:{srv.getsockname()[1]}")
+    assert result.returncode == 0, result.stderr
+    assert "connected to 127.0.0.1" in result.stderr
+
+
+@needs_ipv6
+def test_tcp_ipv6_literal() -> None:
+    with socket.create_server(("::1", 0), family=socket.AF_INET6) as srv:
+        result = run_waitfor(*FAST, f"tcp://[::1]:{srv.getsockname()[1]}")
+    assert result.returncode == 0, result.stderr
+    assert "connected to ::1" in result.stderr
+
+
+def localhost_addresses() -> set[str]:
+    return {info[4][0] for info in socket.getaddrinfo("localhost", 1, type=socket.SOCK_STREAM)}
+
+
+@needs_ipv6
+@pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"])
+def test_localhost_works_whichever_family_listens(listen_on: str) -> None:
+    if listen_on not in localhost_addresses():
+        pytest.skip(
+            f"localhost does not resolve to {listen_on} here (see /etc/hosts); "
+            "test_every_resolved_address_is_tried covers the rule"
+        )
+    family = socket.AF_INET6 if ":" in listen_on else socket.AF_INET
+    port = free_port(listen_on)
+    with socket.create_server((listen_on, port), family=family):
+        result = run_waitfor(*FAST, f"tcp://localhost:{port}")
+    assert result.returncode == 0, result.stderr
+    assert f"connected to {listen_on}" in result.stderr
+
+
+@needs_ipv6
+@pytest.mark.parametrize("listen_on", ["127.0.0.1", "::1"])
+def test_every_resolved_address_is_tried(listen_on: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name resolving to ::1 and 127.0.0.1 works whichever one the server listens on."""
+    import asyncio
+
+    from agents.waitfor.checks.tcp import TcpCheck
+    from agents.waitfor.targets import parse_target
+
+    port = free_port(listen_on)
+    real = asyncio.base_events.BaseEventLoop.getaddrinfo
+    asked: list[str] = []
+
+    async def both_families(self, host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(host)
+        if host != "dual.test":
+            return await real(self, host, *args, **kwargs)
+        stream = (socket.SOCK_STREAM, 6, "")
+        return [
+            (socket.AF_INET6, *stream, ("::1", port, 0, 0)),
+            (socket.AF_INET, *stream, ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", both_families)
+    family = socket.AF_INET6 if ":" in listen_on else socket.AF_INET
+    check = TcpCheck(parse_target(f"tcp://dual.test:{port}"))
+    with socket.create_server((listen_on, port), family=family):
+        detail = asyncio.run(asyncio.wait_for(check.probe(), 5))
+        detail_again = asyncio.run(asyncio.wait_for(check.probe(), 5))
+    assert detail == detail_again == f"connected to {listen_on}:{port}"
+    assert asked.count("dual.test") == 2  # resolved on every attempt, never cached
+
+
+def test_tcp_target_that_appears_later_is_noticed_quickly() -> None:
+    port = free_port()
+    proc = start_waitfor("--timeout", "10s", "--interval", "100ms", f"tcp://127.0.0.1:{port}")
+    time.sleep(1.0)
+    with socket.create_server(("127.0.0.1", port)):
+        appeared = time.monotonic()
+        _, stderr = proc.communicate(timeout=10)
+        latency = time.monotonic() - appeared
+    assert proc.returncode == 0, stderr
+    assert "not ready" in stderr and "connection refused" in stderr
+    assert latency < 1.0  # bounded by the 100 ms interval, with slack for a busy machine
+
+
+def test_unresolvable_host_times_out_with_the_reason() -> None:
+    result = run_waitfor(*FAST, "tcp://no-such-host.invalid:5432")
+    assert result.returncode == 124
+    assert "cannot resolve no-such-host.invalid" in result.stderr
+
+
+def test_all_targets_must_be_ready_and_the_failing_one_is_named() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        up = f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+        down = f"tcp://127.0.0.1:{free_port()}"
+        result = run_waitfor(*FAST, up, down)
+        assert result.returncode == 124
+        assert f"1 of 2 not ready: {down} (connection refused" in result.stderr
+        assert run_waitfor(*FAST, "--any", up, down).returncode == 0
+
+
+def test_invert_waits_until_the_port_closes() -> None:
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    proc = start_waitfor(
+        "--invert", "--timeout", "10s", "--interval", "50ms", f"tcp://127.0.0.1:{port}"
+    )
+    time.sleep(0.8)
+    srv.close()
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert "all targets down" in stderr
+
+
+def test_consecutive_needs_a_stable_service() -> None:
+    """A port that is open only every other check never counts as ready."""
+    port = free_port()
+    stop = threading.Event()
+
+    def flap() -> None:
+        while not stop.is_set():
+            with socket.create_server(("127.0.0.1", port)) as s:
+                s.settimeout(0.05)
+                try:
+                    s.accept()[0].close()  # one connection, then close the port
+                except TimeoutError:
+                    continue
+            time.sleep(0.15)
+
+    thread = threading.Thread(target=flap, daemon=True)
+    thread.start()
+    try:
+        result = run_waitfor(
+            "--timeout", "2s", "--interval", "50ms", "--consecutive", "5", f"tcp://127.0.0.1:{port}"
+        )
+    finally:
+        stop.set()
+        thread.join(5)
+    assert result.returncode == 124, result.stderr
+    assert "passing" in result.stderr  # it did see successes, just never 5 in a row
+
+
+def test_file_exists_and_nonempty(tmp_path: Path) -> None:
+    marker = tmp_path / "ready"
+    proc = start_waitfor("--timeout", "10s", "--interval", "50ms", f"file://{marker}#nonempty")
+    time.sleep(0.3)
+    marker.touch()
+    time.sleep(0.5)
+    assert proc.poll() is None  # exists but empty: still waiting
+    marker.write_text("done\n")
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert "is empty" in stderr
+
+
+def test_unix_socket_accepts(tmp_path: Path) -> None:
+    path = tmp_path / "app.sock"
+    missing = run_waitfor(*FAST, f"unix://{path}")
+    assert missing.returncode == 124 and "does not exist" in missing.stderr
+    with socket.socket(socket.AF_UNIX) as srv:
+        srv.bind(str(path))
+        stale = run_waitfor(*FAST, f"unix://{path}")  # bound but not listening
+        assert stale.returncode == 124 and "connection refused" in stale.stderr
+        srv.listen()
+        assert run_waitfor(*FAST, f"unix://{path}").returncode == 0
+
+
+def test_exec_target_ready_when_the_command_succeeds(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    target = f"exec:sh -c 'echo checking; test -e {flag}'"
+    proc = start_waitfor("--timeout", "10s", "--interval", "50ms", target)
+    time.sleep(0.5)
+    flag.touch()
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 0, stderr
+    assert "exit status 1: checking" in stderr
+
+
+def test_exec_target_that_hangs_is_killed_with_its_children(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    target = f"exec:sh -c 'sleep 30 & echo $! > {pidfile}; wait'"
+    result = run_waitfor("--timeout", "1s", "--attempt-timeout", "300ms", target)
+    assert result.returncode == 124
+    assert "no answer within 0.3s" in result.stderr
+    child = int(pidfile.read_text())
+    time.sleep(0.2)
+    # Gone, or a zombie waiting for a PID 1 that does not reap: either way not running.
+    try:
+        state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z"), f"child {child} still running (state {state})"
+
+
+def test_exec_target_command_missing_is_a_configuration_error() -> None:
+    result = run_waitfor(*FAST, "exec:definitely-not-a-command --flag")
+    assert result.returncode == 2
+    assert "command 'definitely-not-a-command' not found" in result.stderr
+
+
+# --- the command after `--` --------------------------------------------------------------
+
+
+@pytest.fixture
+def up_target() -> str:
+    srv = socket.create_server(("127.0.0.1", 0))
+    yield f"tcp://127.0.0.1:{srv.getsockname()[1]}"
+    srv.close()
+
+
+def test_command_replaces_waitfor_and_keeps_its_exit_code(up_target: str) -> None:
+    result = run_waitfor(*FAST, up_target, "--", "sh", "-c", "echo pid=$$; exit 7")
+    assert result.returncode == 7
+    assert result.stdout.startswith("pid=")
+
+
+def test_command_is_exec_not_a_child(up_target: str) -> None:
+    proc = start_waitfor(*FAST, up_target, "--", "sh", "-c", "echo $$")
+    out, _ = proc.communicate(timeout=10)
+    assert int(out.strip()) == proc.pid  # same process: waitfor became the command
+
+
+def test_signals_reach_the_command_directly(up_target: str) -> None:
+    script = "trap 'echo got-term; exit 42' TERM; echo started; while :; do sleep 0.05; done"
+    proc = start_waitfor(*FAST, up_target, "--", "sh", "-c", script)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    proc.send_signal(15)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 42
+    assert "got-term" in out
+
+
+def test_command_starts_with_default_signal_dispositions(up_target: str) -> None:
+    """Python ignores SIGPIPE; an exec'd command must not inherit that."""
+    result = run_waitfor(*FAST, up_target, "--", "grep", "SigIgn", "/proc/self/status")
+    assert result.returncode == 0
+    ignored = int(result.stdout.split()[1], 16)
+    assert not ignored & (1 << (13 - 1)), "SIGPIPE is ignored in the command"
+    assert not ignored & (1 << (25 - 1)), "SIGXFSZ is ignored in the command"
+
+
+def test_command_never_runs_after_a_failure(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    result = run_waitfor(
+        "--timeout", "500ms", f"tcp://127.0.0.1:{free_port()}", "--", "touch", str(marker)
+    )
+    assert result.returncode == 124
+    assert not marker.exists()
+
+
+def test_missing_command_is_reported_before_waiting() -> None:
+    started = time.monotonic()
+    result = run_waitfor("--timeout", "30s", f"tcp://127.0.0.1:{free_port()}", "--", "no-such-app")
+    assert result.returncode == 2
+    assert "command 'no-such-app' not found" in result.stderr
+    assert time.monotonic() - started < 10
+
+
+# --- signals while waiting ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("signum", "code"), [(15, 143), (2, 130)])
+def test_signal_while_waiting_stops_at_once(signum: int, code: int, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    proc = start_waitfor(
+        "--timeout", "60s", f"tcp://127.0.0.1:{free_port()}", "--", "touch", str(marker)
+    )
+    assert proc.stderr is not None
+    assert "waiting" in proc.stderr.readline()
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == code
+    assert time.monotonic() - sent < 2
+    assert "stopped by SIG" in stderr
+    assert not marker.exists()
+
+
+# --- output and configuration -------------------------------------------------------------
+
+
+def test_env_only_configuration(up_target: str) -> None:
+    env = {
+        "WAITFOR_TARGETS": f"{up_target}, 'exec:true'",
+        "WAITFOR_TIMEOUT": "5s",
+        "WAITFOR_JSON": "true",
+    }
+    result = run_waitfor(env=env)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert {e["target"] for e in events if e["message"] == "ready"} == {up_target, "exec:true"}
+
+
+def test_env_error_names_the_variable() -> None:
+    result = run_waitfor("tcp://a:1", env={"WAITFOR_CONSECUTIVE": "many"})
+    assert result.returncode == 2
+    assert "WAITFOR_CONSECUTIVE: expected a whole number, got 'many'" in result.stderr
+
+
+def test_json_lines_every_line(up_target: str) -> None:
+    import json
+
+    down = f"tcp://127.0.0.1:{free_port()}"
+    result = run_waitfor("--json", "--timeout", "500ms", up_target, down)
+    assert result.returncode == 124
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert all({"@timestamp", "log.level", "message"} <= e.keys() for e in events)
+    assert events[-1]["log.level"] == "error"
+    assert down in events[-1]["message"]
+
+
+def test_quiet_prints_nothing_on_success_and_the_reason_on_failure(up_target: str) -> None:
+    ok = run_waitfor("--quiet", *FAST, up_target)
+    assert ok.returncode == 0 and ok.stderr == ""
+    bad = run_waitfor("--quiet", "--timeout", "500ms", f"tcp://127.0.0.1:{free_port()}")
+    assert bad.returncode == 124
+    assert "timed out" in bad.stderr and "connection refused" in bad.stderr
+    assert "INFO" not in bad.stderr
+
+
+def test_credentials_never_printed() -> None:
+    port = free_port()
+    result = run_waitfor(
+        "--timeout",
+        "500ms",
+        f"postgres://app:TopSecret@127.0.0.1:{port}/db",
+        f"redis://:AlsoSecret@127.0.0.1:{port}",
+    )
+    assert result.returncode == 124
+    assert "TopSecret" not in result.stderr and "AlsoSecret" not in result.stderr
+    assert "postgres://app:***@" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["db:5432"], "unknown scheme 'db'"),
+        (["tcp://db"], "missing port"),
+        (["ftp://x:21"], "unknown scheme 'ftp'"),
+        (["tcp://x:1", "--timeout"], "expected one argument"),
+        (["--consecutive", "0", "tcp://x:1"], "--consecutive: must be at least 1"),
+        ([], "no targets"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(args: list[str], message: str) -> None:
+    result = run_waitfor(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_and_help() -> None:
+    assert run_waitfor("--version").stdout.startswith("waitfor ")
+    help_text = run_waitfor("--help").stdout
+    assert "WAITFOR_TIMEOUT" in help_text and "124" in help_text
+
+
+def test_console_script_is_installed() -> None:
+    import shutil
+    import sys
+
+    script = Path(sys.executable).parent / "waitfor"
+    assert script.exists() or shutil.which("waitfor")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "waitfor" in result.stdout

@@ -1,0 +1,77 @@
+import pytest
+
+from agents._options import OptionError
+from agents.waitfor.config import load_config
+
+
+def test_defaults() -> None:
+    cfg = load_config(["tcp://db:5432"], {})
+    assert cfg.targets == ("tcp://db:5432",)
+    assert (cfg.timeout, cfg.interval, cfg.attempt_timeout) == (300, 1, 5)
+    assert cfg.min_interval == pytest.approx(0.025)
+    assert (cfg.consecutive, cfg.any, cfg.invert, cfg.json, cfg.quiet) == (
+        1,
+        False,
+        False,
+        False,
+        False,
+    )
+    assert cfg.command == ()
+
+
+def test_every_option_has_an_env_twin() -> None:
+    env = {
+        "WAITFOR_TARGETS": "tcp://a:1, 'exec:true'",
+        "WAITFOR_TIMEOUT": "10s",
+        "WAITFOR_ATTEMPT_TIMEOUT": "2s",
+        "WAITFOR_INTERVAL": "500ms",
+        "WAITFOR_MIN_INTERVAL": "10ms",
+        "WAITFOR_CONSECUTIVE": "3",
+        "WAITFOR_ANY": "true",
+        "WAITFOR_INVERT": "1",
+        "WAITFOR_JSON": "yes",
+        "WAITFOR_QUIET": "on",
+        "WAITFOR_RESOLV_CONF": "/tmp/resolv.conf",
+    }
+    cfg = load_config([], env)
+    assert cfg.targets == ("tcp://a:1", "exec:true")
+    assert (cfg.timeout, cfg.attempt_timeout, cfg.interval) == (10, 2, 0.5)
+    assert cfg.min_interval == pytest.approx(0.01)
+    assert cfg.consecutive == 3
+    assert cfg.any and cfg.invert and cfg.json and cfg.quiet
+    assert cfg.resolv_conf == "/tmp/resolv.conf"
+
+
+def test_flag_wins_over_env() -> None:
+    cfg = load_config(["--timeout", "7s", "tcp://a:1"], {"WAITFOR_TIMEOUT": "1h"})
+    assert cfg.timeout == 7
+
+
+def test_env_targets_add_to_cli_targets_without_duplicates() -> None:
+    cfg = load_config(["tcp://a:1"], {"WAITFOR_TARGETS": "tcp://a:1 tcp://b:2"})
+    assert cfg.targets == ("tcp://a:1", "tcp://b:2")
+
+
+def test_command_after_double_dash() -> None:
+    cfg = load_config(["tcp://a:1", "--", "app", "--timeout", "3"], {})
+    assert cfg.command == ("app", "--timeout", "3")
+    assert cfg.timeout == 300  # the command's own flags are not ours
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        ([], {}, "no targets"),
+        (["tcp://a:1", "--"], {}, "nothing after '--'"),
+        (["--timeout", "soon", "tcp://a:1"], {}, "--timeout: invalid duration 'soon'"),
+        (["tcp://a:1"], {"WAITFOR_TIMEOUT": "soon"}, "WAITFOR_TIMEOUT: invalid duration"),
+        (["tcp://a:1"], {"WAITFOR_CONSECUTIVE": "0"}, "WAITFOR_CONSECUTIVE: must be at least"),
+        (["tcp://a:1"], {"WAITFOR_ANY": "perhaps"}, "WAITFOR_ANY: expected true or false"),
+        (["--interval", "0", "tcp://a:1"], {}, "--interval: must be greater than 0"),
+        (["--bogus", "tcp://a:1"], {}, "unrecognized arguments: --bogus"),
+        (["tcp://a:1"], {"WAITFOR_TARGETS": "'unterminated"}, "WAITFOR_TARGETS"),
+    ],
+)
+def test_bad_values_name_the_option(argv: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(OptionError, match=message):
+        load_config(argv, env)

@@ -1,0 +1,142 @@
+import pytest
+
+from agents.waitfor.targets import TargetError, parse_target, split_targets
+
+
+@pytest.mark.parametrize(
+    ("raw", "host", "port"),
+    [
+        ("tcp://db:5432", "db", 5432),
+        ("tcp://127.0.0.1:80", "127.0.0.1", 80),
+        ("tcp://[::1]:5432", "::1", 5432),
+        ("TCP://DB.Example:1", "db.example", 1),
+        ("postgres://db", "db", 5432),
+        ("postgresql://u@db:6000/app", "db", 6000),
+        ("mysql://db", "db", 3306),
+        ("redis://:pw@cache", "cache", 6379),
+        ("rediss://cache", "cache", 6379),
+        ("amqp://mq", "mq", 5672),
+        ("amqps://mq", "mq", 5671),
+        ("https://es", "es", 443),
+        ("http://es:9200/_cluster/health", "es", 9200),
+    ],
+)
+def test_host_and_port(raw: str, host: str, port: int) -> None:
+    target = parse_target(raw)
+    assert (target.host, target.port) == (host, port)
+
+
+def test_ipv6_address_keeps_brackets_for_display() -> None:
+    assert parse_target("tcp://[::1]:5432").address == "[::1]:5432"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("db:5432", "unknown scheme 'db'"),
+        ("localhost", "not a URI"),
+        ("gopher://x:70", "unknown scheme 'gopher'"),
+        ("tcp://db", "missing port"),
+        ("tcp://:5432", "missing host"),
+        ("tcp://db:99999", "invalid URI"),
+        ("tcp://db:0", "out of range"),
+        ("tcp://db:http", "invalid URI"),
+        ("file://etc/passwd", "three slashes"),
+        ("unix://", "missing path"),
+        ("dns://", "missing name"),
+        ("dns://name:53", "takes no port"),
+        ("exec:", "needs a command"),
+        ("exec:echo 'unterminated", "cannot split command"),
+    ],
+)
+def test_malformed_targets_name_the_problem(raw: str, problem: str) -> None:
+    with pytest.raises(TargetError) as info:
+        parse_target(raw)
+    assert problem in str(info.value)
+
+
+def test_options_come_from_the_fragment() -> None:
+    target = parse_target("http://api/health?verbose=1#status=200,204&header=X-A:1&header=X-B:2")
+    assert target.query == "verbose=1"  # the URL's own query is left to the URL
+    assert target.options.list("status") == ["200", "204"]
+    assert target.options.all("header") == ["X-A:1", "X-B:2"]
+
+
+def test_non_http_schemes_take_options_from_the_query_too() -> None:
+    target = parse_target("dns://myservice?type=SRV&min=2")
+    assert target.options.str("type") == "SRV"
+    assert target.options.int("min", 1) == 2
+    assert target.query == ""
+
+
+def test_option_names_are_case_and_underscore_insensitive() -> None:
+    target = parse_target("file:///x#Non_Empty=true")
+    assert target.options.bool("non-empty") is True
+
+
+def test_unknown_option_is_rejected_with_the_known_ones() -> None:
+    target = parse_target("file:///x#nonempty&colour=blue")
+    target.options.bool("nonempty")
+    with pytest.raises(TargetError, match=r"unknown option 'colour'.*knows: nonempty"):
+        target.options.reject_unknown()
+
+
+def test_bad_typed_option_names_option_and_target() -> None:
+    target = parse_target("dns://x#min=lots")
+    with pytest.raises(TargetError, match=r"target 'dns://x#min=lots': option min: expected a"):
+        target.options.int("min", 1)
+
+
+def test_option_given_twice_is_an_error() -> None:
+    target = parse_target("http://x#method=GET&method=POST")
+    with pytest.raises(TargetError, match="given 2 times"):
+        target.options.str("method")
+
+
+def test_password_is_redacted_in_display() -> None:
+    target = parse_target("postgres://app:s3cr%40t@db:5432/app")
+    assert target.password == "s3cr@t"
+    assert "s3cr" not in target.display
+    assert target.display == "postgres://app:***@db:5432/app"
+
+
+def test_sensitive_options_and_headers_are_redacted() -> None:
+    raw = "http://api/x?token=abc&page=2#header=Authorization:Bearer%20zzz&header=X-Trace:1"
+    display = parse_target(raw).display
+    assert "abc" not in display and "zzz" not in display
+    assert "page=2" in display and "X-Trace:1" in display
+
+
+def test_unparseable_uri_error_does_not_leak_password() -> None:
+    with pytest.raises(TargetError) as info:
+        parse_target("redis://user:hunter2@cache:notaport")
+    assert "hunter2" not in str(info.value)
+
+
+def test_exec_target_splits_like_a_shell() -> None:
+    target = parse_target("exec:pg_isready -h 'my db' -p 5432")
+    assert target.command == ("pg_isready", "-h", "my db", "-p", "5432")
+    assert target.display == "exec:pg_isready -h 'my db' -p 5432"
+
+
+def test_dns_name_forms() -> None:
+    assert parse_target("dns://myservice").host == "myservice"
+    assert parse_target("dns:myservice").host == "myservice"
+    assert parse_target("dns://myservice.").host == "myservice."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tcp://a:1 tcp://b:2", ["tcp://a:1", "tcp://b:2"]),
+        ("tcp://a:1,tcp://b:2", ["tcp://a:1", "tcp://b:2"]),
+        ("tcp://a:1, tcp://b:2\n", ["tcp://a:1", "tcp://b:2"]),
+        ("http://x#status=200,204,dns://y", ["http://x#status=200,204", "dns://y"]),
+        ("dns://y#values=10.0.0.1,fe80::1", ["dns://y#values=10.0.0.1,fe80::1"]),
+        ("'exec:pg_isready -h db' tcp://a:1", ["exec:pg_isready -h db", "tcp://a:1"]),
+        ("tcp://a:1,exec:true", ["tcp://a:1", "exec:true"]),
+        ("  ", []),
+    ],
+)
+def test_split_targets(text: str, expected: list[str]) -> None:
+    assert split_targets(text) == expected
