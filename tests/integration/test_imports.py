@@ -1,0 +1,44 @@
+"""waitfor imports only what its targets need: start-up time and memory depend on it."""
+
+import json
+import socket
+import subprocess
+import sys
+
+# ssl is not in the list: asyncio itself imports it.
+PROBE = """
+import json, sys
+from agents.waitfor.cli import main
+code = main(sys.argv[1:], {})
+heavy = ["aiohttp", "dns", "elasticsearch", "watchdog", "yaml"]
+print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]}))
+"""
+
+
+def modules_loaded_for(*targets: str) -> dict:  # type: ignore[type-arg]
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, "--quiet", "--timeout", "1s", *targets],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return json.loads(result.stdout)
+
+
+def test_plain_targets_load_no_http_or_dns_library() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        port = srv.getsockname()[1]
+        report = modules_loaded_for(f"tcp://127.0.0.1:{port}", "file:///", "exec:true")
+    assert report == {"code": 0, "loaded": []}
+
+
+def test_http_target_loads_aiohttp_only() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        report = modules_loaded_for(f"http://127.0.0.1:{srv.getsockname()[1]}/")
+    assert report["loaded"] == ["aiohttp"]
+
+
+def test_dns_target_loads_dnspython_only() -> None:
+    report = modules_loaded_for("dns://localhost#server=127.0.0.1:1")
+    assert report["loaded"] == ["dns"]

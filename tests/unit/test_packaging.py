@@ -1,0 +1,42 @@
+"""Promises of the distribution itself: extras per image, entry points, the public surface."""
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def project() -> dict:  # type: ignore[type-arg]
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_distribution_and_scripts(project: dict) -> None:  # type: ignore[type-arg]
+    assert project["name"] == "pod-agents"
+    assert project["requires-python"] == ">=3.11"
+    assert project["scripts"] == {
+        "waitfor": "agents.waitfor.cli:main",
+        "logship": "agents.logship.cli:main",
+    }
+
+
+def test_waitfor_extra_carries_no_logship_dependencies(project: dict) -> None:  # type: ignore[type-arg]
+    extra = " ".join(project["optional-dependencies"]["waitfor"]).lower()
+    assert "elasticsearch" not in extra and "watchdog" not in extra
+    assert "aiohttp" in extra and "dnspython" in extra
+    assert project["dependencies"] == []  # the base install pulls nothing either image lacks
+
+
+def test_dev_extra_has_the_test_tools(project: dict) -> None:  # type: ignore[type-arg]
+    dev = " ".join(project["optional-dependencies"]["dev"])
+    for tool in ("pytest", "pytest-timeout", "ruff", "trustme"):
+        assert tool in dev
+
+
+def test_logship_placeholder_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from agents.logship.cli import main
+
+    assert main() == 2
+    assert "not yet implemented" in capsys.readouterr().err
