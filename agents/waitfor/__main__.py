@@ -1,3 +1,3 @@
-from agents.waitfor.cli import main
+from agents.waitfor.cli import entry
 
-raise SystemExit(main())
+entry()

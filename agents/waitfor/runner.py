@@ -13,7 +13,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
 
 from agents._backoff import Backoff
 from agents._log import Logger
@@ -21,30 +20,8 @@ from agents._options import format_duration
 from agents.waitfor.checks import Check, NotReady
 from agents.waitfor.checks._net import describe_oserror
 from agents.waitfor.config import Config
+from agents.waitfor.report import Exit, Outcome, log_start, summarise
 from agents.waitfor.targets import Target
-
-
-class Exit(IntEnum):
-    READY = 0
-    FAILURE = 1
-    USAGE = 2
-    TIMEOUT = 124
-    SIGINT = 130
-    SIGTERM = 143
-
-
-@dataclass
-class Outcome:
-    """A target's story so far: what the summary reports."""
-
-    target: Target
-    satisfied: bool = False
-    attempts: int = 0
-    streak: int = 0
-    last_error: str | None = None
-    last_ok: str | None = None
-    elapsed: float = 0.0
-    state: str = "pending"
 
 
 @dataclass
@@ -164,12 +141,7 @@ class Runner:
 
     async def _wait(self) -> Exit:
         cfg = self.config
-        self.log.info(
-            "waiting",
-            targets=len(self.watchers),
-            timeout=format_duration(cfg.timeout) if cfg.timeout else "none",
-            mode=("down" if cfg.invert else "ready") + (", any" if cfg.any else ", all"),
-        )
+        log_start(cfg, self.log, len(self.watchers))
         tasks = {asyncio.create_task(w.run(), name=w.target.display): w for w in self.watchers}
         stopper = asyncio.create_task(self._stop.wait())
         pending = set(tasks)
@@ -193,47 +165,13 @@ class Runner:
         return self._summarise()
 
     def _summarise(self) -> Exit:
-        elapsed = self.clock() - self.started
-        outcomes = [w.outcome for w in self.watchers]
-        for out in outcomes:
-            out.elapsed = out.elapsed if out.satisfied else elapsed
-        ready = [o for o in outcomes if o.satisfied]
-        success = bool(ready) if self.config.any else len(ready) == len(outcomes)
-        if self.signal_received is not None:
-            name = signal.Signals(self.signal_received).name
-            self._summary_lines(outcomes, level="warning")
-            self.log.warning(f"stopped by {name}", elapsed=round(elapsed, 3))
-            return Exit.SIGINT if self.signal_received == signal.SIGINT else Exit.SIGTERM
-        if success:
-            self._summary_lines(outcomes, level="info")
-            what = "down" if self.config.invert else "ready"
-            scope = "a target" if self.config.any else "all targets"
-            self.log.info(f"{scope} {what}", elapsed=round(elapsed, 3))
-            return Exit.READY
-        self._summary_lines(outcomes, level="error")
-        failing = [o for o in outcomes if not o.satisfied]
-        reasons = "; ".join(
-            f"{o.target.display} ({o.last_error or 'no attempt finished'})" for o in failing
+        for out in (w.outcome for w in self.watchers):
+            if not out.satisfied:
+                out.elapsed = self.clock() - self.started
+        return summarise(
+            self.config,
+            [w.outcome for w in self.watchers],
+            self.log,
+            elapsed=self.clock() - self.started,
+            signal_received=self.signal_received,
         )
-        self.log.error(
-            f"timed out after {format_duration(elapsed)}: {len(failing)} of {len(outcomes)} "
-            f"not {'down' if self.config.invert else 'ready'}: {reasons}",
-            elapsed=round(elapsed, 3),
-        )
-        return Exit.TIMEOUT
-
-    def _outcome_word(self, out: Outcome) -> str:
-        word = "down" if self.config.invert else "ready"
-        return word if out.satisfied else f"not {word}"
-
-    def _summary_lines(self, outcomes: list[Outcome], *, level: str) -> None:
-        for out in outcomes:
-            self.log.log(
-                "info" if out.satisfied else level,
-                "summary",
-                target=out.target.display,
-                outcome=self._outcome_word(out),
-                elapsed=round(out.elapsed, 3),
-                attempts=out.attempts,
-                last_error=out.last_error,
-            )

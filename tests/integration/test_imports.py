@@ -5,12 +5,11 @@ import socket
 import subprocess
 import sys
 
-# ssl is not in the list: asyncio itself imports it.
 PROBE = """
 import json, sys
 from agents.waitfor.cli import main
 code = main(sys.argv[1:], {})
-heavy = ["aiohttp", "dns", "elasticsearch", "watchdog", "yaml"]
+heavy = ["asyncio", "aiohttp", "dns", "elasticsearch", "watchdog", "yaml"]
 print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 
@@ -26,19 +25,26 @@ def modules_loaded_for(*targets: str) -> dict:  # type: ignore[type-arg]
     return json.loads(result.stdout)
 
 
+def test_dependencies_already_up_are_confirmed_without_an_event_loop() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        port = srv.getsockname()[1]
+        report = modules_loaded_for(f"tcp://127.0.0.1:{port}", "file:///")
+    assert report == {"code": 0, "loaded": []}
+
+
 def test_plain_targets_load_no_http_or_dns_library() -> None:
     with socket.create_server(("127.0.0.1", 0)) as srv:
         port = srv.getsockname()[1]
         report = modules_loaded_for(f"tcp://127.0.0.1:{port}", "file:///", "exec:true")
-    assert report == {"code": 0, "loaded": []}
+    assert report == {"code": 0, "loaded": ["asyncio"]}
 
 
 def test_http_target_loads_aiohttp_only() -> None:
     with socket.create_server(("127.0.0.1", 0)) as srv:
         report = modules_loaded_for(f"http://127.0.0.1:{srv.getsockname()[1]}/")
-    assert report["loaded"] == ["aiohttp"]
+    assert report["loaded"] == ["asyncio", "aiohttp"]
 
 
 def test_dns_target_loads_dnspython_only() -> None:
     report = modules_loaded_for("dns://localhost#server=127.0.0.1:1")
-    assert report["loaded"] == ["dns"]
+    assert report["loaded"] == ["asyncio", "dns"]

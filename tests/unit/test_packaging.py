@@ -17,7 +17,7 @@ def test_distribution_and_scripts(project: dict) -> None:  # type: ignore[type-a
     assert project["name"] == "pod-agents"
     assert project["requires-python"] == ">=3.11"
     assert project["scripts"] == {
-        "waitfor": "agents.waitfor.cli:main",
+        "waitfor": "agents.waitfor.cli:entry",
         "logship": "agents.logship.cli:main",
     }
 

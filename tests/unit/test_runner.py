@@ -3,6 +3,7 @@
 import asyncio
 import io
 import json
+import re
 from collections.abc import Iterable
 
 import pytest
@@ -101,7 +102,8 @@ def test_timeout_names_the_target_and_the_last_reason() -> None:
 def test_deadline_bounds_a_check_that_never_answers() -> None:
     code, events = run(config(timeout=0.3, attempt_timeout=10), {"tcp://db:1": Hangs()})
     assert code == Exit.TIMEOUT
-    assert "no answer within 0.3" in str(events[-1]["message"])
+    # The last attempt gets what is left of the 0.3 s deadline: 0.3s, or 0.29…s when busy.
+    assert re.search(r"no answer within 0\.(3|2\d+)s", str(events[-1]["message"]))
 
 
 def test_attempt_timeout_is_reported_as_the_reason() -> None:

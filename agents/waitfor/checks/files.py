@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
+import socket
 import stat
 
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
-from agents.waitfor.checks._net import close_stream, describe_oserror
 from agents.waitfor.targets import Target
 
 
@@ -17,6 +16,9 @@ class FileCheck(BaseCheck):
         self.nonempty = target.options.bool("nonempty")
 
     async def probe(self) -> str:
+        return self.probe_now(0)
+
+    def probe_now(self, limit: float) -> str:
         try:
             info = os.stat(self.path)
         except FileNotFoundError:
@@ -35,6 +37,10 @@ class UnixCheck(BaseCheck):
         self.path = target.path
 
     async def probe(self) -> str:
+        import asyncio
+
+        from agents.waitfor.checks._net import close_stream, describe_oserror
+
         try:
             _, writer = await asyncio.open_unix_connection(self.path)
         except FileNotFoundError:
@@ -44,6 +50,16 @@ class UnixCheck(BaseCheck):
                 raise
             raise NotReady(describe_oserror(exc, self.path)) from None
         await close_stream(writer)
+        return f"connected to {self.path}"
+
+    def probe_now(self, limit: float) -> str:
+        """Blocking, for the first look before any event loop exists (see cli)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(limit)
+            try:
+                sock.connect(self.path)
+            except OSError as exc:
+                raise NotReady(str(exc)) from None
         return f"connected to {self.path}"
 
 

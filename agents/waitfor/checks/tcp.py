@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from agents.waitfor.checks import BaseCheck, BuildContext
-from agents.waitfor.checks._net import close_stream, open_stream
+import socket
+
+from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
 from agents.waitfor.targets import Target
 
 
@@ -11,12 +12,24 @@ class TcpCheck(BaseCheck):
     def __init__(self, target: Target) -> None:
         self.host = target.host
         self.port = target.port or 0
+        self.where = target.address
 
     async def probe(self) -> str:
+        from agents.waitfor.checks._net import close_stream, open_stream
+
         _, writer = await open_stream(self.host, self.port)
         peer = writer.get_extra_info("peername")
         await close_stream(writer)
         return f"connected to {peer[0]}:{peer[1]}" if peer else "connected"
+
+    def probe_now(self, limit: float) -> str:
+        """Blocking, for the first look before any event loop exists (see cli)."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=limit) as conn:
+                peer = conn.getpeername()
+        except OSError as exc:
+            raise NotReady(str(exc)) from None
+        return f"connected to {peer[0]}:{peer[1]}"
 
 
 def build(target: Target, ctx: BuildContext) -> TcpCheck:

@@ -1,0 +1,99 @@
+"""Exit codes, per-target outcomes and the closing summary.
+
+Free of asyncio on purpose: the fast path in `cli` reports through it without paying for
+the event loop's import.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from agents._log import Logger
+from agents._options import format_duration
+
+if TYPE_CHECKING:
+    from agents.waitfor.config import Config
+    from agents.waitfor.targets import Target
+
+
+class Exit(IntEnum):
+    READY = 0
+    FAILURE = 1
+    USAGE = 2
+    TIMEOUT = 124
+    SIGINT = 130
+    SIGTERM = 143
+
+
+@dataclass
+class Outcome:
+    """A target's story so far: what the summary reports."""
+
+    target: Target
+    satisfied: bool = False
+    attempts: int = 0
+    streak: int = 0
+    last_error: str | None = None
+    last_ok: str | None = None
+    elapsed: float = 0.0
+    state: str = "pending"
+
+
+def log_start(config: Config, log: Logger, count: int) -> None:
+    log.info(
+        "waiting",
+        targets=count,
+        timeout=format_duration(config.timeout) if config.timeout else "none",
+        mode=("down" if config.invert else "ready") + (", any" if config.any else ", all"),
+    )
+
+
+def summarise(
+    config: Config,
+    outcomes: Sequence[Outcome],
+    log: Logger,
+    *,
+    elapsed: float,
+    signal_received: int | None = None,
+) -> Exit:
+    """One summary line per target, then the verdict; returns the exit code."""
+    word = "down" if config.invert else "ready"
+    ready = [o for o in outcomes if o.satisfied]
+    success = bool(ready) if config.any else len(ready) == len(outcomes)
+    if signal_received is not None:
+        level, code = "warning", (Exit.SIGINT if signal_received == signal.SIGINT else Exit.SIGTERM)
+    elif success:
+        level, code = "info", Exit.READY
+    else:
+        level, code = "error", Exit.TIMEOUT
+    for out in outcomes:
+        log.log(
+            "info" if out.satisfied else level,
+            "summary",
+            target=out.target.display,
+            outcome=word if out.satisfied else f"not {word}",
+            elapsed=round(out.elapsed, 3),
+            attempts=out.attempts,
+            last_error=out.last_error,
+        )
+    if signal_received is not None:
+        name = signal.Signals(signal_received).name
+        log.warning(f"stopped by {name}", elapsed=round(elapsed, 3))
+    elif success:
+        scope = "a target" if config.any else "all targets"
+        log.info(f"{scope} {word}", elapsed=round(elapsed, 3))
+    else:
+        failing = [o for o in outcomes if not o.satisfied]
+        reasons = "; ".join(
+            f"{o.target.display} ({o.last_error or 'no attempt finished'})" for o in failing
+        )
+        log.error(
+            f"timed out after {format_duration(elapsed)}: {len(failing)} of {len(outcomes)} "
+            f"not {word}: {reasons}",
+            elapsed=round(elapsed, 3),
+        )
+    return code
