@@ -12,6 +12,7 @@ The search rules are glibc's: `myservice` in a pod becomes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 
 import dns.asyncresolver
@@ -75,6 +76,11 @@ def normalise_expected(rdtype: str, value: str) -> str:
             return str(ipaddress.ip_address(value))
         except ValueError:
             return value
+    if rdtype == "SRV":
+        # target:port, where the target may carry its final dot (db.example.:5432)
+        target, colon, port = value.rpartition(":")
+        if colon and port.isdigit():
+            return f"{target.lower().rstrip('.')}:{int(port)}"
     return value if rdtype == "TXT" else value.lower().rstrip(".")
 
 
@@ -101,13 +107,14 @@ class DnsCheck(BaseCheck):
                 filename=ctx.resolv_conf, configure=server is None
             )
             if server is not None:
-                # Still honour the system's search domains and ndots with a chosen server.
-                try:
-                    system = dns.resolver.Resolver(filename=ctx.resolv_conf)
-                    resolver.search, resolver.ndots = system.search, system.ndots
-                    resolver.domain = system.domain
-                except dns.resolver.NoResolverConfiguration:
-                    pass
+                # Still honour the system's search domains and ndots with a chosen server,
+                # even when the file names no nameserver: dnspython complains about that
+                # only after it has read the search list and options.
+                system = dns.resolver.Resolver(configure=False)
+                with contextlib.suppress(dns.resolver.NoResolverConfiguration):
+                    system.read_resolv_conf(ctx.resolv_conf)
+                resolver.search, resolver.ndots = system.search, system.ndots
+                resolver.domain = system.domain
         except (dns.resolver.NoResolverConfiguration, OSError) as exc:
             raise target.error(
                 f"no nameserver: {ctx.resolv_conf} unusable ({exc}); give one with #server=IP"
