@@ -44,3 +44,22 @@ class Backoff:
 
     def reset(self) -> None:
         self._attempt = 0
+
+
+def polling_delay(
+    elapsed: float,
+    base: float,
+    cap: float,
+    *,
+    doubling: float = 1.0,
+    uniform: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Full-jitter pause whose ceiling doubles every `doubling` seconds of waiting.
+
+    For readiness polling, how long we have waited is what should slow us down, not how
+    many checks failed: a dependency that comes up a second or two after us is seen within
+    tens of milliseconds, and one that takes minutes is asked at most about once per `cap`.
+    """
+    exponent = max(0.0, elapsed) / doubling
+    ceiling = cap if exponent > 60 else min(cap, base * 2.0**exponent)
+    return uniform(0.0, ceiling)

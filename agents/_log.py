@@ -7,10 +7,12 @@ object per line with ECS names (`@timestamp`, `log.level`, `message`); text mode
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from typing import IO, Any
+
+TYPE_CHECKING = False  # typing's own flag costs its import at start-up
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
@@ -22,9 +24,10 @@ def _timestamp(now: float) -> str:
 
 
 def _text_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(c in text for c in ' "=\n\t'):
-        return json.dumps(text, ensure_ascii=False)
+    text = value if isinstance(value, str) else str(value)
+    if text == "" or any(c in text for c in ' "=\n\t\\'):
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        return '"' + escaped.replace("\n", "\\n").replace("\t", "\\t") + '"'
     return text
 
 
@@ -49,6 +52,8 @@ class Logger:
             return
         now = time.time()
         if self.json_lines:
+            import json  # only JSON mode pays for it
+
             event = {"@timestamp": _timestamp(now), "log.level": level, "message": message}
             event["process.name"] = self.program
             event.update((k, v) for k, v in fields.items() if v is not None)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from agents._log import Logger
 from agents._options import OptionError
-from agents.waitfor.checks import Check, NotReady
+from agents.waitfor.checks import NotReady
 from agents.waitfor.config import Config, load_config
 from agents.waitfor.report import Exit, Outcome, log_start, summarise
 
+TYPE_CHECKING = False  # typing's own flag costs its import at start-up
 if TYPE_CHECKING:
+    from agents.waitfor.checks import Check
     from agents.waitfor.targets import Target
 
 # How long the blocking first look may take in all before handing over to the runner.
@@ -88,13 +88,19 @@ def first_look(config: Config, checks: list[tuple[Target, Check]], log: Logger) 
     return summarise(config, reported, log, elapsed=time.monotonic() - started)
 
 
+def _which(program: str) -> str | None:
+    import shutil
+
+    return shutil.which(program)
+
+
 def run(config: Config, log: Logger) -> int:
     from agents.waitfor.checks import BuildContext, build_check
     from agents.waitfor.targets import parse_target
 
     ctx = BuildContext(log=log, resolv_conf=config.resolv_conf)
     try:
-        if config.command and shutil.which(config.command[0]) is None:
+        if config.command and _which(config.command[0]) is None:
             raise OptionError(f"command {config.command[0]!r} not found or not executable")
         targets = [parse_target(raw) for raw in config.targets]
         checks = [(target, build_check(target, ctx)) for target in targets]

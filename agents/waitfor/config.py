@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from agents import __version__
 from agents._options import OptionError, parse_bool, parse_duration, parse_int
@@ -24,20 +23,51 @@ DEFAULTS = {
 }
 
 
-@dataclass(frozen=True)
 class Config:
-    targets: tuple[str, ...]
-    timeout: float = 300.0
-    attempt_timeout: float = 5.0
-    interval: float = 1.0
-    min_interval: float = 0.025
-    consecutive: int = 1
-    any: bool = False
-    invert: bool = False
-    json: bool = False
-    quiet: bool = False
-    resolv_conf: str = "/etc/resolv.conf"
-    command: tuple[str, ...] = ()
+    """Everything a run needs, validated; frozen once built."""
+
+    __slots__ = (
+        "any",
+        "attempt_timeout",
+        "command",
+        "consecutive",
+        "interval",
+        "invert",
+        "json",
+        "min_interval",
+        "quiet",
+        "resolv_conf",
+        "targets",
+        "timeout",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        targets: tuple[str, ...],
+        *,
+        timeout: float = 300.0,
+        attempt_timeout: float = 5.0,
+        interval: float = 1.0,
+        min_interval: float = 0.025,
+        consecutive: int = 1,
+        any: bool = False,
+        invert: bool = False,
+        json: bool = False,
+        quiet: bool = False,
+        resolv_conf: str = "/etc/resolv.conf",
+        command: tuple[str, ...] = (),
+    ) -> None:
+        values = dict(locals())
+        del values["self"]
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Config is frozen; cannot set {name}")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"Config({fields})"
 
 
 # (dest, flag, kind, help). The env twin is WAITFOR_ + DEST in upper case.

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
 
 from agents._log import Logger
 from agents._options import format_duration
 
+TYPE_CHECKING = False  # typing's own flag costs its import at start-up
 if TYPE_CHECKING:
     from agents.waitfor.config import Config
     from agents.waitfor.targets import Target
@@ -29,18 +28,20 @@ class Exit(IntEnum):
     SIGTERM = 143
 
 
-@dataclass
 class Outcome:
     """A target's story so far: what the summary reports."""
 
-    target: Target
-    satisfied: bool = False
-    attempts: int = 0
-    streak: int = 0
-    last_error: str | None = None
-    last_ok: str | None = None
-    elapsed: float = 0.0
-    state: str = "pending"
+    def __init__(
+        self, target: Target, *, satisfied: bool = False, attempts: int = 0, elapsed: float = 0.0
+    ) -> None:
+        self.target = target
+        self.satisfied = satisfied
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.streak = 0
+        self.last_error: str | None = None
+        self.last_ok: str | None = None
+        self.state = "pending"
 
 
 def log_start(config: Config, log: Logger, count: int) -> None:

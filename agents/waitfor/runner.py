@@ -13,15 +13,19 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from agents._backoff import Backoff
+from agents._backoff import polling_delay
 from agents._log import Logger
 from agents._options import format_duration
-from agents.waitfor.checks import Check, NotReady
+from agents.waitfor.checks import NotReady
 from agents.waitfor.checks._net import describe_oserror
 from agents.waitfor.config import Config
 from agents.waitfor.report import Exit, Outcome, log_start, summarise
 from agents.waitfor.targets import Target
+
+if TYPE_CHECKING:
+    from agents.waitfor.checks import Check
 
 
 @dataclass
@@ -51,7 +55,6 @@ class Watcher:
 
     async def run(self) -> Outcome:
         cfg, out = self.config, self.outcome
-        backoff = Backoff(cfg.min_interval, cfg.interval)
         deadline = self.started + cfg.timeout if cfg.timeout else math.inf
         while (remaining := deadline - self.clock()) > 0:
             limit = min(cfg.attempt_timeout, remaining)
@@ -79,7 +82,7 @@ class Watcher:
                 delay = cfg.interval  # successes are spaced by the interval
             else:
                 self._transition("not ready", detail=out.last_error)
-                delay = backoff.next()
+                delay = polling_delay(out.elapsed, cfg.min_interval, cfg.interval)
             await asyncio.sleep(min(delay, max(0.0, deadline - self.clock())))
         return out
 

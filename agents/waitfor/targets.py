@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from functools import cache
 from urllib.parse import quote, unquote, urlsplit
 
 from agents._options import OptionError, parse_bool, parse_duration, parse_int
@@ -46,7 +46,7 @@ DEFAULT_PORTS = {
     "amqps": 5671,
 }
 _PATH_OPTIONS = {"key", "cert", "ca"}  # file paths, worth showing
-_SENSITIVE = re.compile(r"pass|secret|token|key|auth|cookie|credential", re.IGNORECASE)
+_SENSITIVE = r"pass|secret|token|key|auth|cookie|credential"
 
 
 class TargetError(OptionError):
@@ -58,13 +58,13 @@ class TargetError(OptionError):
         self.problem = problem
 
 
-@dataclass
 class TargetOptions:
     """waitfor's per-target options, with typed getters that name the bad option."""
 
-    display: str
-    values: dict[str, list[str]] = field(default_factory=dict)
-    _used: set[str] = field(default_factory=set)
+    def __init__(self, display: str, values: dict[str, list[str]] | None = None) -> None:
+        self.display = display
+        self.values = values if values is not None else {}
+        self._used: set[str] = set()
 
     def _error(self, problem: str) -> TargetError:
         return TargetError(self.display, problem)
@@ -118,19 +118,31 @@ class TargetOptions:
             raise self._error(f"unknown option {unknown[0]!r} (this scheme knows: {known})")
 
 
-@dataclass
 class Target:
-    raw: str
-    scheme: str
-    display: str
-    options: TargetOptions
-    host: str = ""
-    port: int | None = None
-    path: str = ""
-    query: str = ""
-    username: str | None = None
-    password: str | None = None
-    command: tuple[str, ...] = ()
+    """One parsed target. (Plain classes here and in config: `dataclasses` would add a
+    fifth to waitfor's start-up.)"""
+
+    def __init__(
+        self,
+        raw: str,
+        scheme: str,
+        display: str,
+        options: TargetOptions,
+        *,
+        host: str = "",
+        port: int | None = None,
+        path: str = "",
+        query: str = "",
+        username: str | None = None,
+        password: str | None = None,
+        command: tuple[str, ...] = (),
+    ) -> None:
+        self.raw, self.scheme, self.display, self.options = raw, scheme, display, options
+        self.host, self.port, self.path, self.query = host, port, path, query
+        self.username, self.password, self.command = username, password, command
+
+    def __repr__(self) -> str:
+        return f"Target({self.display!r})"
 
     def error(self, problem: str) -> TargetError:
         return TargetError(self.display, problem)
@@ -166,9 +178,9 @@ def _redact_pairs(text: str) -> str:
         key, sep, value = item.partition("=")
         if sep and key.lower() == "header":
             name, colon, _ = unquote(value).partition(":")
-            if colon and _SENSITIVE.search(name):
+            if colon and _pattern(_SENSITIVE).search(name):
                 value = quote(name) + ":***"
-        elif sep and _SENSITIVE.search(key) and key.lower() not in _PATH_OPTIONS:
+        elif sep and _pattern(_SENSITIVE).search(key) and key.lower() not in _PATH_OPTIONS:
             value = "***"
         out.append(f"{key}{sep}{value}")
     return "&".join(out)
@@ -260,7 +272,13 @@ def _safe_display(raw: str) -> str:
     return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", raw)
 
 
-_SPLIT = re.compile(r",+(?=(?:[a-z][a-z0-9+.-]*://|(?:exec|dns|file|unix):))", re.IGNORECASE)
+_SPLIT = r",+(?=(?:[a-z][a-z0-9+.-]*://|(?:exec|dns|file|unix):))"
+
+
+@cache
+def _pattern(text: str) -> re.Pattern[str]:
+    """Compiled on first use: most runs never need most patterns."""
+    return re.compile(text, re.IGNORECASE)
 
 
 def split_targets(text: str) -> list[str]:
@@ -275,5 +293,5 @@ def split_targets(text: str) -> list[str]:
         raise OptionError(f"WAITFOR_TARGETS: {exc}") from None
     out: list[str] = []
     for word in words:
-        out.extend(piece for piece in _SPLIT.split(word.strip(", ")) if piece)
+        out.extend(piece for piece in _pattern(_SPLIT).split(word.strip(", ")) if piece)
     return out

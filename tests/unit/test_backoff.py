@@ -1,6 +1,6 @@
 import pytest
 
-from agents._backoff import Backoff
+from agents._backoff import Backoff, polling_delay
 
 
 def upper_bound(a: float, b: float) -> float:
@@ -47,3 +47,19 @@ def test_base_above_cap_is_clamped() -> None:
 def test_non_positive_parameters_are_rejected() -> None:
     with pytest.raises(ValueError, match="positive"):
         Backoff(0, 1)
+
+
+def test_polling_ceiling_doubles_per_second_of_waiting() -> None:
+    ceilings = [polling_delay(t, 0.025, 1.0, uniform=upper_bound) for t in (0, 1, 2, 3, 4, 5, 6)]
+    assert ceilings == pytest.approx([0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0])
+
+
+def test_polling_delay_is_full_jitter_under_the_ceiling() -> None:
+    delays = [polling_delay(2.0, 0.025, 1.0) for _ in range(300)]
+    assert all(0.0 <= d <= 0.1 for d in delays)
+    assert max(delays) > 0.05 and len(set(delays)) > 250
+
+
+def test_polling_delay_never_overflows_after_a_long_wait() -> None:
+    assert polling_delay(10**9, 0.025, 1.0, uniform=upper_bound) == 1.0
+    assert polling_delay(-5, 0.025, 1.0, uniform=upper_bound) == 0.025

@@ -9,10 +9,11 @@ The runner bounds every probe with the attempt timeout.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
+TYPE_CHECKING = False  # typing's own flag costs its import at start-up
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from agents._log import Logger
     from agents.waitfor.targets import Target
 
@@ -25,10 +26,12 @@ class NotReady(Exception):
         self.reason = reason
 
 
-class Check(Protocol):
-    async def probe(self) -> str: ...
+if TYPE_CHECKING:
 
-    async def close(self) -> None: ...
+    class Check(Protocol):
+        async def probe(self) -> str: ...
+
+        async def close(self) -> None: ...
 
 
 class BaseCheck:
@@ -36,10 +39,12 @@ class BaseCheck:
         return None
 
 
-@dataclass(frozen=True)
 class BuildContext:
-    log: Logger
-    resolv_conf: str = "/etc/resolv.conf"
+    """What a check may need from the run beyond its own target."""
+
+    def __init__(self, log: Logger, resolv_conf: str = "/etc/resolv.conf") -> None:
+        self.log = log
+        self.resolv_conf = resolv_conf
 
 
 def build_check(target: Target, ctx: BuildContext) -> Check:

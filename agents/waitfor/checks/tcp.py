@@ -25,7 +25,9 @@ class TcpCheck(BaseCheck):
     def probe_now(self, limit: float) -> str:
         """Blocking, for the first look before any event loop exists (see cli)."""
         try:
-            with socket.create_connection((self.host, self.port), timeout=limit) as conn:
+            # An ASCII host as bytes spares getaddrinfo the IDNA codec's import.
+            host = self.host.encode() if self.host.isascii() else self.host
+            with socket.create_connection((host, self.port), timeout=limit) as conn:
                 peer = conn.getpeername()
         except OSError as exc:
             raise NotReady(str(exc)) from None

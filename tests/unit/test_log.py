@@ -1,0 +1,42 @@
+import io
+import json
+
+from agents._log import Logger
+
+
+def test_text_lines_quote_values_that_need_it() -> None:
+    stream = io.StringIO()
+    Logger("waitfor", stream=stream).info(
+        "not ready", target="tcp://db:1", error='refused "x"\nnext', attempts=3, gone=None
+    )
+    line = stream.getvalue()
+    assert line.endswith("\n") and line.count("\n") == 1  # one event, one line
+    assert ' INFO  waitfor: not ready target=tcp://db:1 error="refused \\"x\\"\\nnext" ' in line
+    assert line.rstrip().endswith("attempts=3")
+    assert "gone" not in line
+
+
+def test_json_lines_use_fixed_ecs_names() -> None:
+    stream = io.StringIO()
+    Logger("waitfor", json_lines=True, stream=stream).error("timed out", elapsed=1.5)
+    event = json.loads(stream.getvalue())
+    assert event["log.level"] == "error"
+    assert event["message"] == "timed out"
+    assert event["process.name"] == "waitfor"
+    assert event["elapsed"] == 1.5
+    assert event["@timestamp"].endswith("Z")
+
+
+def test_min_level_filters() -> None:
+    stream = io.StringIO()
+    log = Logger("waitfor", min_level="error", stream=stream)
+    log.info("hidden")
+    log.warning("hidden too")
+    log.error("shown")
+    assert "hidden" not in stream.getvalue() and "shown" in stream.getvalue()
+
+
+def test_closed_stream_never_raises() -> None:
+    stream = io.StringIO()
+    stream.close()
+    Logger("waitfor", stream=stream).error("nowhere to go")
