@@ -75,7 +75,12 @@ OPTIONS: list[tuple[str, str, str, str]] = [
     ("timeout", "--timeout", "duration", "give up after this long; 0 waits forever"),
     ("attempt_timeout", "--attempt-timeout", "duration", "limit for one check of one target"),
     ("interval", "--interval", "duration", "longest pause between checks of a target"),
-    ("min_interval", "--min-interval", "duration", "first pause; doubles up to --interval"),
+    (
+        "min_interval",
+        "--min-interval",
+        "duration",
+        "first pauses; their ceiling doubles each second up to --interval",
+    ),
     ("consecutive", "--consecutive", "int", "successive successful checks needed"),
     ("any", "--any", "bool", "succeed when any one target is ready, not all"),
     ("invert", "--invert", "bool", "wait until the targets are down instead"),
