@@ -21,11 +21,18 @@ CLIENT_SECURE_CONNECTION = 0x8000
 CLIENT_PLUGIN_AUTH = 0x80000
 ER_ACCESS_DENIED = 1045
 ER_DBACCESS_DENIED = 1044
+GREETING_MAX = 65536  # a real greeting is ~100 bytes; a text banner reads as megabytes
+# Auth plugins we cannot answer properly get a wrong answer of the size they expect: the
+# server then ends the login with "access denied", which it does not hold against the
+# host, instead of a handshake abandoned midway, which it does.
+DUMMY_AUTH_ANSWER = {b"client_ed25519": 64}
 
 
-async def read_packet(reader) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+async def read_packet(reader, max_length: int = 1 << 24) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
     header = await read_exactly(reader, 4, "a MySQL packet")
     length = int.from_bytes(header[:3], "little")
+    if length > max_length:
+        raise NotReady(f"not a MySQL server (packet length {length})")
     return header[3], await read_exactly(reader, length, "a MySQL packet")
 
 
@@ -39,7 +46,9 @@ def parse_greeting(payload: bytes) -> tuple[str, bytes, str]:
         raise NotReady(f"server refused the connection: {code} {message.strip()}")
     if payload[:1] != b"\x0a":
         raise NotReady(f"not a MySQL server (protocol byte {payload[:1]!r})")
-    end = payload.index(b"\0", 1)
+    end = payload.find(b"\0", 1)
+    if end < 0:
+        raise NotReady("not a MySQL server (no version in the greeting)")
     version = payload[1:end].decode("ascii", "replace")
     pos = end + 1 + 4  # connection id
     scramble = payload[pos : pos + 8]
@@ -85,7 +94,7 @@ class MysqlCheck(BaseCheck):
     async def probe(self) -> str:
         reader, writer = await open_stream(self.host, self.port)
         try:
-            seq, payload = await read_packet(reader)
+            seq, payload = await read_packet(reader, GREETING_MAX)
             version, scramble, _plugin = parse_greeting(payload)
             response = handshake_response(self.user, self.password, scramble)
             writer.write(len(response).to_bytes(3, "little") + bytes([seq + 1]) + response)
@@ -94,8 +103,12 @@ class MysqlCheck(BaseCheck):
             if answer[:1] == b"\xfe" and len(answer) > 1:
                 # AuthSwitchRequest: answer it when we can, so the login completes.
                 plugin, _, data = answer[1:].partition(b"\0")
+                reply = None
                 if plugin == b"mysql_native_password":
                     reply = native_password(self.password, data.rstrip(b"\0"))
+                elif plugin in DUMMY_AUTH_ANSWER:
+                    reply = bytes(DUMMY_AUTH_ANSWER[plugin])
+                if reply is not None:
                     writer.write(len(reply).to_bytes(3, "little") + bytes([seq + 1]) + reply)
                     await writer.drain()
                     seq, answer = await read_packet(reader)

@@ -55,6 +55,8 @@ class RedisCheck(BaseCheck):
             if self.auth:
                 writer.write(command("AUTH", *self.auth))
                 answer = await reply(reader)
+                if not answer.startswith((b"+", b"-")):
+                    raise NotReady(f"not a Redis server (AUTH answered {_text(answer)})")
                 if answer != b"+OK":
                     raise NotReady(f"AUTH refused: {_text(answer)}")
             writer.write(command("PING"))
