@@ -94,6 +94,17 @@ def _which(program: str) -> str | None:
     return shutil.which(program)
 
 
+def _run_loop(config: Config, checks: list[tuple[Target, Check]], log: Logger) -> Exit:
+    import asyncio
+
+    from agents.waitfor.runner import Runner
+
+    async def main() -> Exit:
+        return await Runner(config, checks, log).run()
+
+    return asyncio.run(main())
+
+
 def run(config: Config, log: Logger) -> int:
     from agents.waitfor.checks import BuildContext, build_check
     from agents.waitfor.targets import parse_target
@@ -108,16 +119,20 @@ def run(config: Config, log: Logger) -> int:
         log.error(f"configuration error: {exc}")
         return Exit.USAGE
 
-    code = first_look(config, checks, log)
-    if code is None:
-        from agents.waitfor.runner import Runner
+    try:
+        code = first_look(config, checks, log)
+        if code is None:
+            code = _run_loop(config, checks, log)
+    except Exception as exc:
+        # A bug of ours, not a verdict on the targets: say so, exit 1 ("other failure").
+        import traceback
 
-        async def main() -> Exit:
-            return await Runner(config, checks, log).run()
-
-        import asyncio
-
-        code = asyncio.run(main())
+        log.error(
+            "internal error",
+            error=f"{type(exc).__name__}: {exc}",
+            stack="".join(traceback.format_exception(exc)[-3:]).strip(),
+        )
+        return Exit.FAILURE
     if code == Exit.READY and config.command:
         return exec_command(config.command, log)
     return int(code)
@@ -141,12 +156,22 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     return run(config, log)
 
 
+def _stop_at_once(signum: int, frame: object) -> None:
+    sys.stderr.write(f"waitfor: stopped by {signal.Signals(signum).name}\n")
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
 def entry() -> None:
     """Console-script entry point: a CLI that is done need not tear the interpreter down.
 
     Everything is flushed and every task has ended by now; skipping the interpreter's
     shutdown saves a tenth of waitfor's run time when its dependencies are already up.
     """
+    # Until the runner installs its own handlers (and after a first look that needs
+    # none), a signal stops waitfor at once with the shell's code, never a traceback.
+    signal.signal(signal.SIGINT, _stop_at_once)
+    signal.signal(signal.SIGTERM, _stop_at_once)
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -391,3 +392,30 @@ def test_console_script_is_installed() -> None:
     assert script.exists() or shutil.which("waitfor")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "waitfor" in result.stdout
+
+
+@pytest.mark.parametrize(("signame", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_signal_during_the_first_look_exits_cleanly(signame: str, code: int) -> None:
+    """Before any event loop exists a signal still means a prompt, clean exit."""
+    script = f"""
+import os, signal, sys, time
+from agents.waitfor import cli
+from agents.waitfor.checks import files
+
+def slow_look(self, limit):
+    os.kill(os.getpid(), signal.{signame})
+    time.sleep(5)
+    return "never"
+
+files.FileCheck.probe_now = slow_look
+sys.argv = ["waitfor", "file:///"]
+cli.entry()
+"""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == code
+    assert f"stopped by {signame}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 4

@@ -180,3 +180,22 @@ def test_signal_stops_at_once_with_shell_exit_code(signum_name: str) -> None:
         return await asyncio.wait_for(runner.run(), 5)
 
     assert asyncio.run(main()) == 128 + signum
+
+
+def test_a_crashing_check_is_an_internal_error_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug in a check must not pass for a timeout (124) nor leak a raw traceback."""
+    import agents.waitfor.checks as checks
+    from agents.waitfor import cli
+
+    class Broken(Scripted):
+        async def probe(self) -> str:
+            raise RuntimeError("boom in the check")
+
+    monkeypatch.setattr(checks, "build_check", lambda target, ctx: Broken([]))
+    code = cli.main(["--timeout", "5s", "http://127.0.0.1:1/"], {})
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "internal error" in err and "RuntimeError: boom in the check" in err
+    assert not err.startswith("Traceback")
