@@ -11,9 +11,6 @@ import asyncio
 import math
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from agents._backoff import polling_delay
 from agents._log import Logger
@@ -24,22 +21,28 @@ from agents.waitfor.config import Config
 from agents.waitfor.report import Exit, Outcome, log_start, summarise
 from agents.waitfor.targets import Target
 
+TYPE_CHECKING = False  # typing and dataclasses would cost 2 MiB of RSS here
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from agents.waitfor.checks import Check
 
 
-@dataclass
 class Watcher:
-    target: Target
-    check: Check
-    config: Config
-    log: Logger
-    started: float
-    clock: Callable[[], float] = time.monotonic
-    outcome: Outcome = field(init=False)
+    """Watches one target until it is satisfied or the deadline passes."""
 
-    def __post_init__(self) -> None:
-        self.outcome = Outcome(self.target)
+    def __init__(
+        self,
+        target: Target,
+        check: Check,
+        config: Config,
+        log: Logger,
+        started: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.target, self.check, self.config, self.log = target, check, config, log
+        self.started, self.clock = started, clock
+        self.outcome = Outcome(target)
 
     async def attempt(self, limit: float) -> tuple[bool, str]:
         """One probe → (up?, description or reason)."""
