@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -421,13 +422,16 @@ REDIS_ACL_USER, REDIS_ACL_PASSWORD = "app", "app-pw-Lm4"
 class Redis(ServerProcess):
     name = "redis"
 
-    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, password: str | None = None, tls: dict[str, Path] | None = None
+    ) -> None:
         super().__init__(workdir)
         binary = _which("redis-server")
         if binary is None:
             skip_missing("redis-server", "redis-server")
         self.binary = binary
         self.password = password
+        self.tls = tls  # {"cert", "key", "ca"} files: serve TLS only, on self.port
 
     def command(self) -> list[str]:
         argv = [
@@ -435,6 +439,11 @@ class Redis(ServerProcess):
             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "no",
             "--logfile", "",
         ]  # fmt: skip
+        if self.tls is not None:
+            argv[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            argv += ["--tls-cert-file", str(self.tls["cert"]), "--tls-key-file",
+                     str(self.tls["key"]), "--tls-ca-cert-file", str(self.tls["ca"]),
+                     "--tls-auth-clients", "no"]  # fmt: skip
         if self.password is not None:
             argv += ["--requirepass", self.password]
             argv += ["--user", REDIS_ACL_USER, "on", f">{REDIS_ACL_PASSWORD}", "~*", "+@all"]
@@ -442,7 +451,11 @@ class Redis(ServerProcess):
 
     def is_ready(self) -> bool:
         try:
-            with socket.create_connection((HOST, self.port), timeout=1) as conn:
+            with contextlib.ExitStack() as stack:
+                conn = stack.enter_context(socket.create_connection((HOST, self.port), timeout=1))
+                if self.tls is not None:
+                    tls = ssl.create_default_context(cafile=str(self.tls["ca"]))
+                    conn = stack.enter_context(tls.wrap_socket(conn, server_hostname="localhost"))
                 conn.sendall(b"PING\r\n")
                 answer = conn.recv(64)
         except OSError:
@@ -456,8 +469,9 @@ def _redis_instances() -> Iterator[Callable[..., Redis]]:
     servers: list[Redis] = []
     with contextlib.ExitStack() as stack:
 
-        def make(password: str | None = None) -> Redis:
-            server = Redis(stack.enter_context(private_dir("redis")), password=password)
+        def make(password: str | None = None, tls: dict[str, Path] | None = None) -> Redis:
+            workdir = stack.enter_context(private_dir("redis"))
+            server = Redis(workdir, password=password, tls=tls)
             servers.append(server)
             return server
 

@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -481,3 +482,41 @@ def test_mysql_malformed_greeting_is_not_ready() -> None:
     line = assert_timed_out(result, target)
     assert_reason(line, target, NOT_A["mysql"])
     assert "Traceback" not in result.stderr
+
+
+# --- TLS (rediss://) ------------------------------------------------------------------------
+
+
+TLS_RUN = ["--timeout", "1500ms", "--interval", "50ms"]
+
+
+def test_rediss_verifies_the_server_certificate(
+    redis_factory: Callable[..., Redis], tmp_path: Path
+) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    files = {"ca": tmp_path / "ca.pem", "cert": tmp_path / "srv.pem", "key": tmp_path / "srv.key"}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    issued = ca.issue_cert("localhost", "127.0.0.1")
+    issued.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    issued.private_key_pem.write_to_path(str(files["key"]))
+    server = redis_factory(tls=files)
+    server.start()
+    url = f"rediss://localhost:{server.port}"
+
+    trusted = run_waitfor(*TLS_RUN, f"{url}#ca={files['ca']}")
+    assert trusted.returncode == 0, trusted.stderr
+    assert "PONG" in trusted.stderr
+
+    untrusted = run_waitfor(*TLS_RUN, url)
+    assert untrusted.returncode == 124
+    assert "not trusted" in untrusted.stderr
+
+    insecure = run_waitfor(*TLS_RUN, f"{url}#insecure")
+    assert insecure.returncode == 0, insecure.stderr
+    assert "TLS verification disabled" in insecure.stderr
+
+    plain = run_waitfor(*TLS_RUN, f"redis://localhost:{server.port}#ca={files['ca']}")
+    assert plain.returncode == 2
+    assert "unknown option 'ca'" in plain.stderr

@@ -10,6 +10,11 @@ import ssl
 
 from agents.waitfor.checks import NotReady
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from agents.waitfor.checks import BuildContext
+    from agents.waitfor.targets import Target
+
 
 def describe_oserror(exc: OSError, where: str) -> str:
     if isinstance(exc, socket.gaierror):
@@ -70,6 +75,22 @@ async def read_exactly(reader: asyncio.StreamReader, n: int, what: str) -> bytes
         raise NotReady(f"connection closed after {got} bytes while reading {what}") from None
     except ConnectionResetError:
         raise NotReady(f"connection reset while reading {what}") from None
+
+
+def tls_from_options(target: Target, ctx: BuildContext, *, always: bool) -> ssl.SSLContext | None:
+    """The target's TLS options (ca, cert, key, insecure) → a context, or None.
+
+    `always` for schemes that are TLS by name (https, rediss, amqps); otherwise a
+    context is made only when one of the options asks for it.
+    """
+    opts = target.options
+    insecure = opts.bool("insecure")
+    ca, cert, key = opts.str("ca"), opts.str("cert"), opts.str("key")
+    if not (always or ca or cert or key or insecure):
+        return None
+    if insecure:
+        ctx.log.warning("TLS verification disabled", target=target.display)
+    return tls_context(target.display, ca=ca, cert=cert, key=key, insecure=insecure)
 
 
 def tls_context(

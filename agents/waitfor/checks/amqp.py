@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
-from agents.waitfor.checks._net import close_stream, open_stream, read_exactly, tls_context
+from agents.waitfor.checks._net import close_stream, open_stream, read_exactly, tls_from_options
 from agents.waitfor.targets import Target
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
@@ -34,19 +34,8 @@ def classify(head: bytes, rest: bytes) -> str:
 class AmqpCheck(BaseCheck):
     def __init__(self, target: Target, ctx: BuildContext) -> None:
         self.host, self.port = target.host, target.port or 5672
-        self.tls = None
-        if target.scheme == "amqps":
-            opts = target.options
-            insecure = opts.bool("insecure")
-            if insecure:
-                ctx.log.warning("TLS verification disabled", target=target.display)
-            self.tls = tls_context(
-                target.display,
-                ca=opts.str("ca"),
-                cert=opts.str("cert"),
-                key=opts.str("key"),
-                insecure=insecure,
-            )
+        # amqp:// takes no TLS options: they are reported as unknown, pointing at amqps://.
+        self.tls = tls_from_options(target, ctx, always=True) if target.scheme == "amqps" else None
 
     async def probe(self) -> str:
         reader, writer = await open_stream(self.host, self.port, tls=self.tls)

@@ -17,7 +17,7 @@ from urllib.parse import urlunsplit
 import aiohttp
 
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
-from agents.waitfor.checks._net import describe_oserror, tls_context
+from agents.waitfor.checks._net import describe_oserror, tls_from_options
 from agents.waitfor.targets import Target, TargetError
 
 _BODY_LIMIT = 4 * 1024 * 1024
@@ -106,13 +106,7 @@ class HttpCheck(BaseCheck):
                 raise target.error(f"option header: expected Name:Value, got {name.strip()!r}")
             self.headers.append((name.strip(), value.strip()))
         self.redirects = opts.int("redirects", 10)
-        insecure = opts.bool("insecure")
-        ca, cert, key = opts.str("ca"), opts.str("cert"), opts.str("key")
-        self.ssl: Any = None
-        if target.scheme == "https" or ca or cert or key or insecure:
-            self.ssl = tls_context(target.display, ca=ca, cert=cert, key=key, insecure=insecure)
-            if insecure:
-                ctx.log.warning("TLS verification disabled", target=target.display)
+        self.ssl = tls_from_options(target, ctx, always=target.scheme == "https")
         self.session: aiohttp.ClientSession | None = None
 
     def _session(self) -> aiohttp.ClientSession:

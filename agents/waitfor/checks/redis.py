@@ -7,7 +7,7 @@ dataset answers `-LOADING`: not ready.
 from __future__ import annotations
 
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
-from agents.waitfor.checks._net import close_stream, open_stream, tls_context
+from agents.waitfor.checks._net import close_stream, open_stream, tls_from_options
 from agents.waitfor.targets import Target
 
 
@@ -35,19 +35,8 @@ class RedisCheck(BaseCheck):
             self.auth = (
                 (target.username, target.password) if target.username else (target.password,)
             )
-        opts = target.options
-        self.tls = None
-        if target.scheme == "rediss":
-            insecure = opts.bool("insecure")
-            if insecure:
-                ctx.log.warning("TLS verification disabled", target=target.display)
-            self.tls = tls_context(
-                target.display,
-                ca=opts.str("ca"),
-                cert=opts.str("cert"),
-                key=opts.str("key"),
-                insecure=insecure,
-            )
+        # redis:// takes no TLS options: they are reported as unknown, pointing at rediss://.
+        self.tls = tls_from_options(target, ctx, always=True) if target.scheme == "rediss" else None
 
     async def probe(self) -> str:
         reader, writer = await open_stream(self.host, self.port, tls=self.tls)
