@@ -61,6 +61,8 @@ def parse_int(text: str, *, name: str, minimum: int | None = None) -> int:
 def format_duration(seconds: float) -> str:
     """Short human form: 0.25s, 3.2s, 5m0s, 1h2m."""
     if seconds < 60:
+        if seconds == int(seconds):
+            return f"{int(seconds)}s"
         return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.1f}s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:

@@ -58,7 +58,15 @@ def test_parse_int_minimum() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.25, "0.25s"), (3.21, "3.21s"), (12.34, "12.3s"), (300, "5m0s"), (3725, "1h2m")],
+    [
+        (0.25, "0.25s"),
+        (3.21, "3.21s"),
+        (12.34, "12.3s"),
+        (20, "20s"),
+        (2.0, "2s"),
+        (300, "5m0s"),
+        (3725, "1h2m"),
+    ],
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
