@@ -1,0 +1,185 @@
+"""The registry: how far each file has been shipped *and acknowledged*, keyed by identity.
+
+Stored in `<data-dir>/registry.json`, replaced atomically (tmp, fsync, rename, directory
+fsync) and only when something changed. Loading never fails: a damaged file is set aside
+with a warning and logship starts over from the beginning of every file — the
+deterministic document ids make Elasticsearch drop what it already has (409), so a lost
+registry costs time, not duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from agents._atomic import write_atomic
+
+FORMAT_VERSION = 1
+FILENAME = "registry.json"
+
+
+class Entry:
+    """One file's committed position. `offset` is where the next unacknowledged line starts."""
+
+    __slots__ = ("dev", "generation", "head", "ino", "key", "offset", "path", "updated")
+
+    def __init__(
+        self,
+        key: str,
+        *,
+        dev: int,
+        ino: int,
+        head: str,
+        path: str,
+        offset: int = 0,
+        generation: int = 0,
+        updated: float | None = None,
+    ) -> None:
+        self.key, self.dev, self.ino, self.head = key, dev, ino, head
+        self.path, self.offset, self.generation = path, offset, generation
+        self.updated = time.time() if updated is None else updated
+
+    def to_json(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_json(cls, raw: object) -> Entry:
+        if not isinstance(raw, dict):
+            raise ValueError("entry is not an object")
+        try:
+            entry = cls(
+                str(raw["key"]),
+                dev=int(raw["dev"]),
+                ino=int(raw["ino"]),
+                head=str(raw["head"]),
+                path=str(raw["path"]),
+                offset=int(raw["offset"]),
+                generation=int(raw.get("generation", 0)),
+                updated=float(raw.get("updated", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad entry: {exc}") from None
+        if entry.offset < 0 or entry.generation < 0:
+            raise ValueError("bad entry: negative offset or generation")
+        return entry
+
+
+class RegistryDamaged(ValueError):
+    pass
+
+
+def parse(data: bytes) -> dict[str, Entry]:
+    """Registry file content → entries. Raises RegistryDamaged with the reason."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RegistryDamaged(f"not JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("version") != FORMAT_VERSION:
+        raise RegistryDamaged("not a version 1 registry")
+    raw_entries = document.get("entries")
+    if not isinstance(raw_entries, list):
+        raise RegistryDamaged("entries missing")
+    entries: dict[str, Entry] = {}
+    for raw in raw_entries:
+        try:
+            entry = Entry.from_json(raw)
+        except ValueError as exc:
+            raise RegistryDamaged(str(exc)) from None
+        entries[entry.key] = entry
+    return entries
+
+
+class Registry:
+    """In-memory entries plus their durable copy. Not thread-safe: one owner task."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / FILENAME
+        self.entries: dict[str, Entry] = {}
+        self.dirty = False
+
+    def load(self) -> list[str]:
+        """Read the durable copy; returns warnings (empty when all was well)."""
+        warnings: list[str] = []
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        for candidate in (tmp, self.path):
+            # A complete tmp is a newer state whose rename a crash interrupted.
+            try:
+                data = candidate.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                warnings.append(f"cannot read {candidate}: {exc.strerror}")
+                continue
+            try:
+                self.entries = parse(data)
+            except RegistryDamaged as exc:
+                if candidate is tmp:
+                    warnings.append(f"ignored an interrupted write ({candidate.name}: {exc})")
+                    continue
+                aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+                try:
+                    os.replace(self.path, aside)
+                    where = f"; kept as {aside.name}"
+                except OSError:
+                    where = ""
+                warnings.append(
+                    f"registry damaged ({exc}){where}: every file is read again from its "
+                    "start; document ids make Elasticsearch skip what it already has"
+                )
+                self.entries = {}
+                return warnings
+            if candidate is tmp:
+                self.dirty = True  # make it the real file on the next save
+            return warnings
+        return warnings
+
+    def save(self) -> bool:
+        """Write if anything changed; returns whether it wrote. OSError (ENOSPC…) propagates
+        and the registry stays dirty, so the next save tries again."""
+        if not self.dirty:
+            return False
+        document = {
+            "version": FORMAT_VERSION,
+            "written": time.time(),
+            "entries": [entry.to_json() for entry in self.entries.values()],
+        }
+        write_atomic(self.path, json.dumps(document, separators=(",", ":")).encode())
+        self.dirty = False
+        return True
+
+    def get(self, key: str) -> Entry | None:
+        return self.entries.get(key)
+
+    def put(self, entry: Entry) -> None:
+        self.entries[entry.key] = entry
+        self.dirty = True
+
+    def commit(self, key: str, offset: int, *, path: str | None = None) -> None:
+        """Record an acknowledged position (only ever forwards within a generation)."""
+        entry = self.entries[key]
+        if offset > entry.offset or (path is not None and path != entry.path):
+            entry.offset = max(entry.offset, offset)
+            if path is not None:
+                entry.path = path
+            entry.updated = time.time()
+            self.dirty = True
+
+    def restart(self, key: str) -> int:
+        """The file was truncated: back to 0 in a new generation. Returns the generation."""
+        entry = self.entries[key]
+        entry.offset = 0
+        entry.generation += 1
+        entry.updated = time.time()
+        self.dirty = True
+        return entry.generation
+
+    def forget(self, key: str) -> None:
+        if self.entries.pop(key, None) is not None:
+            self.dirty = True
+
+    def stale(self, older_than: float) -> Iterator[Entry]:
+        """Entries not touched since `older_than` (wall clock), for pruning."""
+        return (e for e in list(self.entries.values()) if e.updated < older_than)
