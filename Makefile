@@ -22,8 +22,9 @@ lint: $(STAMP)
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -m "not slow"
 
+# Exit status 5 is pytest's "no test selected": not a failure while no suite is marked slow.
 test-slow: $(STAMP) system-deps
-	$(BIN)/pytest -m slow
+	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
 
 test-all: $(STAMP) system-deps lint
 	$(BIN)/pytest

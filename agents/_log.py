@@ -45,7 +45,7 @@ class Logger:
         self.program = program
         self.json_lines = json_lines
         self.min_level = LEVELS[min_level]
-        self.stream = stream if stream is not None else sys.stderr
+        self.stream = stream if stream is not None else sys.stderr  # may be None: no stderr
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         if LEVELS[level] < self.min_level:
@@ -59,14 +59,19 @@ class Logger:
             event.update((k, v) for k, v in fields.items() if v is not None)
             line = json.dumps(event, ensure_ascii=False, default=str)
         else:
-            parts = [_timestamp(now), f"{level.upper():<5}", self.program + ":", message]
+            # One event, one line: a message carrying a server's newlines is escaped.
+            text = message.replace("\r", "\\r").replace("\n", "\\n")
+            parts = [_timestamp(now), f"{level.upper():<5}", self.program + ":", text]
             parts.extend(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
             line = " ".join(parts)
+        if self.stream is None:
+            return
         try:
             self.stream.write(line + "\n")
             self.stream.flush()
-        except (BrokenPipeError, ValueError):
-            # stderr closed under us: logging must never take the program down.
+        except (OSError, ValueError):
+            # stderr closed or full (EPIPE, EBADF, ENOSPC): logging must never take the
+            # program down, nor change its exit code.
             pass
 
     def debug(self, message: str, **fields: Any) -> None:

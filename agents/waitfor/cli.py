@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from agents._log import Logger
 from agents._options import OptionError
 from agents.waitfor.checks import NotReady
-from agents.waitfor.config import Config, load_config
+from agents.waitfor.config import Config, load_config, wants_json
 from agents.waitfor.report import Exit, Outcome, log_start, summarise
 
 TYPE_CHECKING = False  # typing's own flag costs its import at start-up
@@ -94,15 +95,27 @@ def _which(program: str) -> str | None:
     return shutil.which(program)
 
 
-def _run_loop(config: Config, checks: list[tuple[Target, Check]], log: Logger) -> Exit:
+def _run_loop(
+    config: Config, checks: list[tuple[Target, Check]], log: Logger, started: float
+) -> Exit:
+    """Run the runner on a fresh loop and close it without waiting for resolver threads.
+
+    asyncio.run would join the default executor at the end, and a getaddrinfo stuck on
+    an unanswering nameserver would hold the exit (deadline or signal) for tens of
+    seconds; loop.close() lets those threads go.
+    """
     import asyncio
 
     from agents.waitfor.runner import Runner
 
-    async def main() -> Exit:
-        return await Runner(config, checks, log).run()
-
-    return asyncio.run(main())
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(Runner(config, checks, log, started=started).run())
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 def run(config: Config, log: Logger) -> int:
@@ -119,10 +132,11 @@ def run(config: Config, log: Logger) -> int:
         log.error(f"configuration error: {exc}")
         return Exit.USAGE
 
+    started = time.monotonic()
     try:
         code = first_look(config, checks, log)
         if code is None:
-            code = _run_loop(config, checks, log)
+            code = _run_loop(config, checks, log, started)
     except Exception as exc:
         # A bug of ours, not a verdict on the targets: say so, exit 1 ("other failure").
         import traceback
@@ -144,7 +158,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         config = load_config(argv, env)
     except OptionError as exc:
-        json_lines = "--json" in argv or env.get("WAITFOR_JSON", "").lower() in ("1", "true")
+        json_lines = wants_json(argv, env)
         Logger("waitfor", json_lines=json_lines).error(f"usage error: {exc}")
         if not json_lines:
             sys.stderr.write(
@@ -157,8 +171,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _stop_at_once(signum: int, frame: object) -> None:
-    sys.stderr.write(f"waitfor: stopped by {signal.Signals(signum).name}\n")
-    sys.stderr.flush()
+    json_lines = wants_json(sys.argv[1:], os.environ)
+    Logger("waitfor", json_lines=json_lines).warning(f"stopped by {signal.Signals(signum).name}")
     os._exit(128 + signum)
 
 
@@ -173,6 +187,7 @@ def entry() -> None:
     signal.signal(signal.SIGINT, _stop_at_once)
     signal.signal(signal.SIGTERM, _stop_at_once)
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # absent, closed, full
+            stream.flush()
     os._exit(code)

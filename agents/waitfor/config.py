@@ -90,6 +90,20 @@ OPTIONS: list[tuple[str, str, str, str]] = [
 ]
 
 
+POSITIVE = {"interval", "min_interval", "attempt_timeout"}  # durations where 0 means nothing
+
+
+def wants_json(argv: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Whether the user asked for JSON lines, for errors raised before a Config exists."""
+    options = list(argv)[: list(argv).index("--")] if "--" in argv else list(argv)
+    if "--json" in options:
+        return True
+    try:
+        return parse_bool(env.get("WAITFOR_JSON", ""), name="WAITFOR_JSON")
+    except OptionError:
+        return False
+
+
 def env_name(dest: str) -> str:
     return "WAITFOR_" + dest.upper()
 
@@ -134,7 +148,7 @@ def _value(dest: str, flag: str, cli: str | None, env: Mapping[str, str]) -> tup
     if cli is not None:
         return cli, flag
     name = env_name(dest)
-    if name in env:
+    if env.get(name, "").strip():  # a templated-but-empty variable means "not set"
         return env[name], name
     return DEFAULTS.get(dest, "false"), flag
 
@@ -147,24 +161,21 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         argv, command = argv[:cut], argv[cut + 1 :]
         if not command:
             raise OptionError("nothing after '--': give the command to run when ready")
-    parsed = build_parser().parse_args(argv)
+    # Targets and options in any order: args: ["tcp://db:5432", "--timeout", "2m", "http://api"]
+    parsed = build_parser().parse_intermixed_args(argv)
     values: dict[str, object] = {}
     for dest, flag, kind, _ in OPTIONS:
         raw, name = _value(dest, flag, getattr(parsed, dest), env)
         if kind == "duration":
             values[dest] = parse_duration(raw, name=name)
+            if dest in POSITIVE and values[dest] == 0:
+                raise OptionError(f"{name}: must be greater than 0")
         elif kind == "int":
             values[dest] = parse_int(raw, name=name, minimum=1)
         elif kind == "bool":
             values[dest] = parse_bool(raw, name=name)
         else:
             values[dest] = raw
-    if values["interval"] == 0:  # type: ignore[comparison-overlap]
-        raise OptionError("--interval: must be greater than 0")
-    if values["min_interval"] == 0:  # type: ignore[comparison-overlap]
-        raise OptionError("--min-interval: must be greater than 0")
-    if values["attempt_timeout"] == 0:  # type: ignore[comparison-overlap]
-        raise OptionError("--attempt-timeout: must be greater than 0")
     targets = list(parsed.targets)
     if env.get("WAITFOR_TARGETS", "").strip():
         targets += [t for t in split_targets(env["WAITFOR_TARGETS"]) if t not in targets]

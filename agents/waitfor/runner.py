@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import signal
 import time
 
@@ -26,6 +27,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from agents.waitfor.checks import Check
+
+
+REASON_LOG_SPACING = 1.0  # seconds between two "not ready" lines of one target
+
+
+def reason_kind(reason: str | None) -> str | None:
+    """A reason without its numbers: "HTTP 503 …" and "HTTP 502 …" are one kind."""
+    if reason is None:
+        return None
+    return re.sub(r"\d+", "#", reason)
 
 
 class Watcher:
@@ -52,6 +63,10 @@ class Watcher:
         except NotReady as exc:
             return False, exc.reason
         except TimeoutError:
+            if limit < self.config.attempt_timeout:
+                # Cut short by the global deadline, not by --attempt-timeout.
+                deadline = format_duration(self.config.timeout)
+                return False, f"no answer before the {deadline} deadline"
             return False, f"no answer within {format_duration(limit)}"
         except OSError as exc:
             return False, describe_oserror(exc, self.target.address)
@@ -91,11 +106,21 @@ class Watcher:
 
     def _transition(self, state: str, *, detail: str | None) -> None:
         out = self.outcome
-        changed = state != out.state or (state == "not ready" and detail != self._last_logged)
+        if state == out.state:
+            # Same state, other reason: worth a line when the reason's kind changed
+            # (refused → HTTP 503), not when only its numbers did; a reason that keeps
+            # changing gets at most a line per REASON_LOG_SPACING, never one per attempt.
+            kind = reason_kind(detail)
+            if state != "not ready" or kind == self._logged_kind:
+                return
+            if self._reason_run and out.elapsed - self._logged_at < REASON_LOG_SPACING:
+                return
+            self._reason_run = True
+        else:
+            self._reason_run = False
         out.state = state
-        if not changed:
-            return
-        self._last_logged = detail
+        self._logged_kind = reason_kind(detail)
+        self._logged_at = out.elapsed
         fields = {"target": self.target.display, "elapsed": round(out.elapsed, 3)}
         if state == "ready":
             self.log.info("ready", **fields, attempts=out.attempts, detail=detail)
@@ -105,7 +130,9 @@ class Watcher:
         else:
             self.log.info("not ready", **fields, error=detail)
 
-    _last_logged: str | None = None
+    _logged_kind: str | None = None
+    _logged_at: float = -math.inf
+    _reason_run = False  # the last line was a reason change, not a state change
 
 
 class Runner:
@@ -117,11 +144,13 @@ class Runner:
         checks: list[tuple[Target, Check]],
         log: Logger,
         clock: Callable[[], float] = time.monotonic,
+        started: float | None = None,
     ) -> None:
         self.config = config
         self.log = log
         self.clock = clock
-        self.started = clock()
+        # The deadline counts from waitfor's start, first look included.
+        self.started = clock() if started is None else started
         self.watchers = [
             Watcher(target, check, config, log, self.started, clock) for target, check in checks
         ]

@@ -46,7 +46,7 @@ DEFAULT_PORTS = {
     "amqps": 5671,
 }
 _PATH_OPTIONS = {"key", "cert", "ca"}  # file paths, worth showing
-_SENSITIVE = r"pass|secret|token|key|auth|cookie|credential"
+_SENSITIVE = r"pass|secret|token|key|auth|cookie|credential|sig"
 
 
 class TargetError(OptionError):
@@ -171,8 +171,12 @@ def _redact(scheme: str, netloc_user: str | None, has_password: bool, rest: str)
     return f"{scheme}://{user}{rest}"
 
 
-def _redact_pairs(text: str) -> str:
-    """Mask the values of sensitive-looking options, including header values."""
+def _redact_pairs(text: str, *, ours: bool) -> str:
+    """Mask the values of sensitive-looking options, including header values.
+
+    `ours`: waitfor's own options, where ca/cert/key are file paths worth showing; in a
+    URL's own query `key=` is an API key like any other secret.
+    """
     out = []
     for item in text.split("&"):
         key, sep, value = item.partition("=")
@@ -180,7 +184,7 @@ def _redact_pairs(text: str) -> str:
             name, colon, _ = unquote(value).partition(":")
             if colon and _pattern(_SENSITIVE).search(name):
                 value = quote(name) + ":***"
-        elif sep and _pattern(_SENSITIVE).search(key) and key.lower() not in _PATH_OPTIONS:
+        elif sep and _pattern(_SENSITIVE).search(key) and not (ours and key in _PATH_OPTIONS):
             value = "***"
         out.append(f"{key}{sep}{value}")
     return "&".join(out)
@@ -191,10 +195,12 @@ def parse_target(raw: str) -> Target:
     scheme, colon, rest = text.partition(":")
     scheme = scheme.lower()
     if not colon or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
-        raise TargetError(raw, "not a URI: expected scheme://host:port or exec:COMMAND")
+        raise TargetError(
+            _safe_display(raw), "not a URI: expected scheme://host:port or exec:COMMAND"
+        )
     if scheme not in SCHEMES:
         known = ", ".join(sorted(SCHEMES))
-        raise TargetError(raw, f"unknown scheme {scheme!r} (known: {known})")
+        raise TargetError(_safe_display(raw), f"unknown scheme {scheme!r} (known: {known})")
 
     if scheme == "exec":
         try:
@@ -211,6 +217,13 @@ def parse_target(raw: str) -> Target:
     except ValueError as exc:
         raise TargetError(_safe_display(raw), f"invalid URI: {exc}") from None
     host = parts.hostname or ""
+    if not parts.netloc and "@" in parts.path and scheme not in ("file", "unix", "dns"):
+        raise TargetError(_safe_display(raw), "expected scheme://[user[:password]@]host[:port]")
+    first_segment = parts.path.lstrip("/").partition("/")[0]
+    if "@" not in parts.netloc and ":" in parts.netloc and "@" in first_segment:
+        # postgres://app:pa/ss@db parses as host "app", port "pa"...: a password with an
+        # unencoded "/" would be run as an address and printed. Refuse, redacted.
+        raise TargetError(_safe_display(raw), "a '/' in a password must be percent-encoded as %2F")
     has_password = parts.password is not None
     hostport = parts.netloc.rpartition("@")[2]
     rest_display = hostport + parts.path
@@ -218,9 +231,9 @@ def parse_target(raw: str) -> Target:
     options: dict[str, list[str]] = {}
     display = _redact(scheme, parts.username, has_password, rest_display)
     if query:
-        display += "?" + _redact_pairs(query)
+        display += "?" + _redact_pairs(query, ours=scheme not in ("http", "https"))
     if parts.fragment:
-        display += "#" + _redact_pairs(parts.fragment)
+        display += "#" + _redact_pairs(parts.fragment, ours=True)
     _parse_options(parts.fragment, display, options)
     if query and scheme not in ("http", "https"):
         _parse_options(query, display, options)
@@ -238,6 +251,8 @@ def parse_target(raw: str) -> Target:
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if has_password else None,
     )
+    if "\0" in target.path:
+        raise target.error("the path contains a NUL byte")
     if scheme in ("file", "unix"):
         if host and host != "localhost":
             raise target.error(
@@ -260,6 +275,9 @@ def parse_target(raw: str) -> Target:
         return target
     if not host:
         raise target.error("missing host")
+    problem = host_problem(host)
+    if problem:
+        raise target.error(problem)
     if target.port is None:
         raise target.error(f"missing port ({scheme}://host:PORT)")
     if not 0 < target.port < 65536:
@@ -267,9 +285,36 @@ def parse_target(raw: str) -> Target:
     return target
 
 
+_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` cannot be a host name or address, or None when it can."""
+    if ":" in host:
+        return None  # an IPv6 literal: urlsplit checked its brackets
+    name = host[:-1] if host.endswith(".") else host
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return f"invalid host name {host!r}"
+    if len(name) > 253 or not all(re.fullmatch(_LABEL, label) for label in name.split(".")):
+        return f"invalid host name {host!r}"
+    return None
+
+
 def _safe_display(raw: str) -> str:
-    """Best-effort redaction for URIs too broken to parse."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", raw)
+    """Best-effort redaction for URIs too broken to parse: from the first ':' after the
+    scheme's slashes (or after the scheme) up to the last '@' is taken for a password."""
+    at = raw.rfind("@")
+    if at < 0:
+        return raw
+    before = raw[:at]
+    slashes = before.find("//")
+    colon = before.find(":", slashes + 2 if slashes >= 0 else 0)
+    if colon < 0:
+        return raw
+    return f"{raw[: colon + 1]}***{raw[at:]}"
 
 
 _SPLIT = r",+(?=(?:[a-z][a-z0-9+.-]*://|(?:exec|dns|file|unix):))"
@@ -282,16 +327,27 @@ def _pattern(text: str) -> re.Pattern[str]:
 
 
 def split_targets(text: str) -> list[str]:
-    """Split WAITFOR_TARGETS: whitespace or commas between targets, shell quoting honoured.
+    """Split WAITFOR_TARGETS: whitespace or commas between targets.
 
     A comma splits only where a new URI starts, so option lists such as
-    `#status=200,204` stay whole; quote targets that contain spaces (exec: commands).
+    `#status=200,204` stay whole. A target wrapped whole in '…' or "…" may contain
+    spaces (exec: commands); quotes inside a target are kept as they are, so a body
+    regex such as `"status":\\s*"UP"` arrives intact.
     """
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise OptionError(f"WAITFOR_TARGETS: {exc}") from None
     out: list[str] = []
-    for word in words:
+    for match in re.finditer(r"""'([^']*)'|"([^"]*)"|(\S+)""", text):
+        quoted = match.group(1) if match.group(1) is not None else match.group(2)
+        if quoted is not None:
+            if (
+                match.start() > 0
+                and not text[match.start() - 1].isspace()
+                and text[match.start() - 1] != ","
+            ):
+                raise OptionError("WAITFOR_TARGETS: a quote must open a whole target")
+            out.append(quoted)
+            continue
+        word = match.group(3)
+        if word.count("'") % 2 or word.startswith('"'):
+            raise OptionError(f"WAITFOR_TARGETS: unbalanced quote in {_safe_display(word)!r}")
         out.extend(piece for piece in _pattern(_SPLIT).split(word.strip(", ")) if piece)
     return out

@@ -320,3 +320,90 @@ def test_bad_http_options_are_configuration_errors(fragment: str, message: str) 
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_body_checks_read_the_whole_body_even_when_it_arrives_in_pieces() -> None:
+    body = b'{"cluster_name":"c","padding":"' + b"x" * 30 + b'","status":"green"}'
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                head = (
+                    f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                )
+                conn.sendall(head.encode() + body[:30])
+                time.sleep(0.05)
+                conn.sendall(body[30:])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        json_check = run_waitfor(*FAST, f"{url}#json=status:green")
+        body_check = run_waitfor(*FAST, f"{url}#body=green")
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert json_check.returncode == 0, json_check.stderr
+    assert body_check.returncode == 0, body_check.stderr
+
+
+def test_deeply_nested_json_is_not_ready_not_a_crash(server: HttpServer) -> None:
+    server.routes["/deep"] = Route(200, b"[" * 100_000 + b"]" * 100_000)
+    result = run_waitfor(*FAST, f"{server.url}/deep#json=status")
+    assert result.returncode == 124
+    assert "nested too deeply" in result.stderr
+
+
+def test_encrypted_client_key_is_refused_not_prompted(ca: trustme.CA, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    client = ca.issue_cert("waitfor-client")
+    key = serialization.load_pem_private_key(client.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
+    (tmp_path / "client.key").write_bytes(encrypted)
+    client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    result = run_waitfor(
+        *FAST, f"https://localhost:1/#cert={tmp_path}/client.pem&key={tmp_path}/client.key"
+    )
+    assert result.returncode == 2
+    assert "client key is encrypted" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("http://127.0.0.1:1/#json=", "option json: needs a field path"),
+        ("http://127.0.0.1:1/#header=X:a%0d%0aEvil:1", "value has a line break"),
+        ("dns://a..b", "invalid DNS name"),
+        (f"dns://{'a' * 64}.example", "invalid DNS name"),
+        ("tcp://a..b:1", "invalid host name"),
+        ("file:///tmp/a%00b", "NUL byte"),
+    ],
+)
+def test_more_bad_input_is_a_configuration_error(target: str, message: str) -> None:
+    result = run_waitfor(*FAST, target)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_garbage_resolv_conf_is_a_configuration_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "resolv.conf"
+    garbage.write_bytes(b"\xff\xfe\x00binary")
+    result = run_waitfor(*FAST, "--resolv-conf", str(garbage), "dns://localhost")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr

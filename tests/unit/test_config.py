@@ -75,3 +75,38 @@ def test_command_after_double_dash() -> None:
 def test_bad_values_name_the_option(argv: list[str], env: dict[str, str], message: str) -> None:
     with pytest.raises(OptionError, match=message):
         load_config(argv, env)
+
+
+def test_targets_and_options_in_any_order() -> None:
+    cfg = load_config(["tcp://db:5432", "--timeout", "2m", "http://api/healthz", "--any"], {})
+    assert cfg.targets == ("tcp://db:5432", "http://api/healthz")
+    assert cfg.timeout == 120 and cfg.any
+
+
+@pytest.mark.parametrize(
+    "name", ["WAITFOR_INTERVAL", "WAITFOR_MIN_INTERVAL", "WAITFOR_ATTEMPT_TIMEOUT"]
+)
+def test_zero_from_the_environment_blames_the_variable(name: str) -> None:
+    with pytest.raises(OptionError, match=f"^{name}: must be greater than 0"):
+        load_config(["tcp://a:1"], {name: "0"})
+
+
+def test_empty_variables_mean_unset() -> None:
+    cfg = load_config(["tcp://a:1"], {"WAITFOR_TIMEOUT": "", "WAITFOR_CONSECUTIVE": " "})
+    assert (cfg.timeout, cfg.consecutive) == (300, 1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["--json"], {}, True),
+        ([], {"WAITFOR_JSON": "yes"}, True),
+        ([], {"WAITFOR_JSON": " on "}, True),
+        ([], {"WAITFOR_JSON": "maybe"}, False),
+        (["tcp://a:1", "--", "app", "--json"], {}, False),  # the command's flag, not ours
+    ],
+)
+def test_wants_json_for_early_errors(argv: list[str], env: dict[str, str], expected: bool) -> None:
+    from agents.waitfor.config import wants_json
+
+    assert wants_json(argv, env) is expected

@@ -40,3 +40,21 @@ def test_closed_stream_never_raises() -> None:
     stream = io.StringIO()
     stream.close()
     Logger("waitfor", stream=stream).error("nowhere to go")
+
+
+def test_a_message_with_newlines_stays_one_line() -> None:
+    stream = io.StringIO()
+    Logger("waitfor", stream=stream).error("invalid HTTP response: 400, message:\n  bad\r\n")
+    assert stream.getvalue().count("\n") == 1
+    assert "message:\\n  bad\\r\\n" in stream.getvalue()
+
+
+def test_full_or_missing_stream_never_raises() -> None:
+    class Full(io.StringIO):
+        def write(self, s: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    Logger("waitfor", stream=Full()).error("lost")
+    log = Logger("waitfor")
+    log.stream = None  # what sys.stderr is when the process has no stderr
+    log.error("nowhere")

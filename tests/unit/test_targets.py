@@ -1,5 +1,6 @@
 import pytest
 
+from agents._options import OptionError
 from agents.waitfor.targets import TargetError, parse_target, split_targets
 
 
@@ -140,3 +141,76 @@ def test_dns_name_forms() -> None:
 )
 def test_split_targets(text: str, expected: list[str]) -> None:
     assert split_targets(text) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgress://app:SECRET@db:5432/x",  # typo in the scheme
+        "redis//:SECRET@db:6379",  # not a URI at all
+        "postgres://app:se/cret-SECRET@db:5432/x",  # unencoded "/" in the password
+        "postgres://app:12/SECRET@db:5432/x",  # ... that even looks like a port
+        "redis:/:SECRET@db:6379",
+        "redis://user:SECRET@cache:notaport",
+    ],
+)
+def test_passwords_never_reach_error_messages(raw: str) -> None:
+    with pytest.raises(TargetError) as info:
+        parse_target(raw)
+    assert "SECRET" not in str(info.value)
+    assert "***" in str(info.value)
+
+
+def test_unencoded_slash_in_password_is_explained() -> None:
+    with pytest.raises(TargetError, match="percent-encoded as %2F"):
+        parse_target("postgres://app:12/cret@db:5432/x")
+    target = parse_target("postgres://app:12%2Fcret@db:5432/x")
+    assert (target.host, target.password) == ("db", "12/cret")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "tcp://a..b:1",
+        "http://a..b/",
+        "postgres://.a",
+        "tcp://-a:1",
+        f"tcp://{'a' * 64}.b:1",
+        "tcp://a_b%20c:1",
+    ],
+)
+def test_invalid_host_names_are_configuration_errors(raw: str) -> None:
+    with pytest.raises(TargetError, match="invalid host name"):
+        parse_target(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["tcp://bücher.example:80", "tcp://my_svc.ns.svc:1", "tcp://db.:5432", "tcp://[fe80::1]:1"],
+)
+def test_valid_unusual_hosts(raw: str) -> None:
+    parse_target(raw)
+
+
+def test_nul_byte_in_path_is_refused() -> None:
+    with pytest.raises(TargetError, match="NUL byte"):
+        parse_target("file:///tmp/a%00b")
+
+
+def test_api_keys_in_a_urls_own_query_are_masked() -> None:
+    display = parse_target(
+        "http://api/x?key=AIzaSECRET&sig=SIGSECRET&page=2#ca=/etc/ca.pem"
+    ).display
+    assert "SECRET" not in display
+    assert "page=2" in display and "ca=/etc/ca.pem" in display
+
+
+def test_quotes_inside_a_target_survive_the_env_splitter() -> None:
+    text = r'http://x/#body="status":\s*"UP" ' + "'exec:pg_isready -h db'"
+    assert split_targets(text) == [r'http://x/#body="status":\s*"UP"', "exec:pg_isready -h db"]
+
+
+@pytest.mark.parametrize("text", ["'unterminated", "tcp://a:1 'exec:x", "x'exec:y z'"])
+def test_env_splitter_rejects_unbalanced_quotes(text: str) -> None:
+    with pytest.raises(OptionError, match="WAITFOR_TARGETS"):
+        split_targets(text)

@@ -93,6 +93,15 @@ def tls_from_options(target: Target, ctx: BuildContext, *, always: bool) -> ssl.
     return tls_context(target.display, ca=ca, cert=cert, key=key, insecure=insecure)
 
 
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_passphrase() -> str:
+    # Never prompt on a terminal an init container does not have.
+    raise _EncryptedKey
+
+
 def tls_context(
     target_display: str,
     *,
@@ -107,9 +116,13 @@ def tls_context(
     try:
         ctx = ssl.create_default_context(cafile=ca)
         if cert:
-            ctx.load_cert_chain(cert, key)
+            ctx.load_cert_chain(cert, key, password=_no_passphrase)
         elif key:
             raise TargetError(target_display, "option 'key' needs 'cert' too")
+    except _EncryptedKey:
+        raise TargetError(
+            target_display, "the client key is encrypted; give an unencrypted key file"
+        ) from None
     except (OSError, ssl.SSLError) as exc:
         which = "ca" if ca and not cert else "cert/key" if not ca else "ca or cert/key"
         raise TargetError(target_display, f"cannot load TLS {which}: {exc}") from None

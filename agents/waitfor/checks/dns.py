@@ -115,7 +115,7 @@ class DnsCheck(BaseCheck):
                     system.read_resolv_conf(ctx.resolv_conf)
                 resolver.search, resolver.ndots = system.search, system.ndots
                 resolver.domain = system.domain
-        except (dns.resolver.NoResolverConfiguration, OSError) as exc:
+        except (dns.resolver.NoResolverConfiguration, OSError, ValueError) as exc:
             raise target.error(
                 f"no nameserver: {ctx.resolv_conf} unusable ({exc}); give one with #server=IP"
             ) from None
@@ -124,7 +124,10 @@ class DnsCheck(BaseCheck):
             resolver.nameservers = [host]
             resolver.port = port
         self.resolver = resolver
-        self.qname = dns.name.from_text(self.name, origin=None)
+        try:
+            self.qname = dns.name.from_text(self.name, origin=None)
+        except dns.exception.DNSException as exc:
+            raise target.error(f"invalid DNS name {self.name!r}: {exc}") from None
         self.where = f" (asked {server})" if server else ""
 
     async def _query(self, rdtype: str) -> list[str]:

@@ -29,9 +29,11 @@ class ExecCheck(BaseCheck):
         )
         try:
             assert proc.stdout is not None
-            output = await proc.stdout.read(_OUTPUT_LIMIT)
-            while await proc.stdout.read(_OUTPUT_LIMIT):
-                pass  # keep draining so the command never blocks on a full pipe
+            output = b""
+            # Drain everything so the command never blocks on a full pipe; keep the tail,
+            # where the reason for a failure usually is.
+            while chunk := await proc.stdout.read(_OUTPUT_LIMIT):
+                output = (output + chunk)[-_OUTPUT_LIMIT:]
             code = await proc.wait()
         except BaseException:
             with contextlib.suppress(ProcessLookupError):

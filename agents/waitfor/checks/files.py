@@ -16,7 +16,10 @@ class FileCheck(BaseCheck):
         self.nonempty = target.options.bool("nonempty")
 
     async def probe(self) -> str:
-        return self.probe_now(0)
+        import asyncio
+
+        # In a thread: a stat on a hung network volume must not freeze the deadline.
+        return await asyncio.to_thread(self.probe_now, 0)
 
     def probe_now(self, limit: float) -> str:
         try:

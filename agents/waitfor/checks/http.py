@@ -57,6 +57,19 @@ def parse_json_expectation(spec: str, display: str) -> tuple[list[str | int], li
     return path, expected
 
 
+async def read_body(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, up to `limit` bytes: one read() returns only what has arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def json_lookup(document: Any, path: list[str | int]) -> Any:
     node = document
     for key in path:
@@ -98,12 +111,16 @@ class HttpCheck(BaseCheck):
         except re.error as exc:
             raise target.error(f"option body: invalid regular expression: {exc}") from None
         json_spec = opts.str("json")
-        self.json = parse_json_expectation(json_spec, target.display) if json_spec else None
+        self.json = (
+            parse_json_expectation(json_spec, target.display) if json_spec is not None else None
+        )
         self.headers: list[tuple[str, str]] = []
         for header in opts.all("header"):
             name, colon, value = header.partition(":")
             if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
                 raise target.error(f"option header: expected Name:Value, got {name.strip()!r}")
+            if any(c in value for c in "\r\n\0"):
+                raise target.error(f"option header: {name.strip()} value has a line break")
             self.headers.append((name.strip(), value.strip()))
         self.redirects = opts.int("redirects", 10)
         self.ssl = tls_from_options(target, ctx, always=target.scheme == "https")
@@ -140,7 +157,7 @@ class HttpCheck(BaseCheck):
                     raise NotReady(f"HTTP {code}{reason}, expected {self.status_text}")
                 if self.body is None and self.json is None:
                     return f"HTTP {code}"
-                data = await response.content.read(_BODY_LIMIT)
+                data = await read_body(response.content, _BODY_LIMIT)
         except aiohttp.TooManyRedirects:
             raise NotReady(f"more than {self.redirects} redirects") from None
         except aiohttp.ClientConnectorCertificateError as exc:
@@ -169,8 +186,8 @@ class HttpCheck(BaseCheck):
             dotted = ".".join(str(p) for p in path)
             try:
                 document = json.loads(data)
-            except ValueError:
-                raise NotReady(f"HTTP {code}, body is not JSON") from None
+            except (ValueError, RecursionError):
+                raise NotReady(f"HTTP {code}, body is not JSON (or nested too deeply)") from None
             value = json_lookup(document, path)
             if value is _MISSING:
                 raise NotReady(f"HTTP {code}, JSON field {dotted} missing")

@@ -8,6 +8,15 @@ from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
 from agents.waitfor.targets import Target
 
 
+def is_ip_literal(host: str) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.inet_pton(family, host)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 class TcpCheck(BaseCheck):
     def __init__(self, target: Target) -> None:
         self.host = target.host
@@ -23,7 +32,13 @@ class TcpCheck(BaseCheck):
         return f"connected to {peer[0]}:{peer[1]}" if peer else "connected"
 
     def probe_now(self, limit: float) -> str:
-        """Blocking, for the first look before any event loop exists (see cli)."""
+        """Blocking, for the first look before any event loop exists (see cli).
+
+        Only for IP literals and localhost: a name may need DNS, and a blocking
+        getaddrinfo cannot be bounded or interrupted; the runner resolves in a thread.
+        """
+        if not (self.host == "localhost" or is_ip_literal(self.host)):
+            raise NotReady("name needs resolving")
         try:
             # An ASCII host as bytes spares getaddrinfo the IDNA codec's import.
             host = self.host.encode() if self.host.isascii() else self.host
