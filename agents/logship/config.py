@@ -1,0 +1,281 @@
+"""argv + environment + an optional YAML file → a validated, frozen `Config`.
+
+Every option has three spellings: `--batch-bytes` on the command line, `LOGSHIP_BATCH_BYTES`
+in the environment, `batch_bytes:` (or `batch-bytes:`) in the file named by `--config`.
+The command line wins over the environment, the environment over the file, the file over
+the default. A bad value is an `OptionError` naming the spelling it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from agents import __version__
+from agents._options import OptionError, parse_bool, parse_duration, parse_int
+
+# (name, kind, default, help). kinds: str, path, duration, int, size, bool, list, choice:a|b
+OPTIONS: list[tuple[str, str, object, str]] = [
+    ("paths", "list", [], "glob of files to ship (repeatable; ** matches directories)"),
+    ("exclude", "list", [], "glob of files to leave alone (repeatable)"),
+    ("es", "list", [], "Elasticsearch URL (repeatable: load is spread, dead nodes skipped)"),
+    ("data_dir", "path", None, "where the registry and dead letters live (shared volume)"),
+    ("start_at", "choice:beginning|end", "beginning", "where to start files seen first"),
+    ("max_line_bytes", "size", 1024 * 1024, "longer lines are truncated and flagged"),
+    ("multiline_preset", "choice:|java|python", "", "join stack traces: java or python"),
+    ("multiline_pattern", "str", "", "regex of lines that belong to a neighbour"),
+    ("multiline_negate", "bool", False, "join the lines that do NOT match the pattern"),
+    ("multiline_match", "choice:after|before", "after", "join onto the line before/after"),
+    ("multiline_max_lines", "int", 500, "cap on lines in one joined event"),
+    ("multiline_timeout", "duration", 5.0, "release a pending joined event after this quiet"),
+    ("json_lines", "choice:off|root|key", "off", "parse JSON-object lines into fields"),
+    ("json_key", "str", "json", "with --json-lines key: the field to put them under"),
+    ("timestamp_field", "str", "", "JSON field to take @timestamp from"),
+    ("field", "list", [], "static field key=value added to every event (repeatable)"),
+    ("index", "str", "logship-%Y.%m.%d", "index name; strftime patterns use the event day (UTC)"),
+    (
+        "data_stream",
+        "str",
+        "",
+        "ship to data stream logs-DATASET-NAMESPACE (give DATASET.NAMESPACE)",
+    ),
+    ("template_file", "path", None, "index template (JSON) to install at start"),
+    ("username", "str", "", "basic-auth user"),
+    ("password", "secret", "", "basic-auth password"),
+    ("password_file", "path", None, "file holding the basic-auth password"),
+    ("api_key", "secret", "", "API key (base64 id:key as Elasticsearch issues it)"),
+    ("api_key_file", "path", None, "file holding the API key"),
+    ("bearer_token", "secret", "", "bearer token"),
+    ("bearer_token_file", "path", None, "file holding the bearer token"),
+    ("ca_file", "path", None, "CA bundle to verify Elasticsearch with"),
+    ("cert_file", "path", None, "client certificate (mTLS)"),
+    ("key_file", "path", None, "client key (mTLS)"),
+    ("insecure", "bool", False, "skip TLS verification (logged as a warning)"),
+    ("batch_docs", "int", 2000, "flush a bulk request at this many events"),
+    ("batch_bytes", "size", 5 * 1024 * 1024, "... or at this many bytes of NDJSON"),
+    ("flush_interval", "duration", 1.0, "... or after this long"),
+    ("max_in_flight", "int", 4, "bulk requests in flight at once"),
+    ("compress", "bool", True, "gzip bulk bodies"),
+    ("request_timeout", "duration", 30.0, "limit for one bulk request"),
+    ("queue_bytes", "size", 64 * 1024 * 1024, "memory budget for unacknowledged events"),
+    ("dead_letter", "str", "file", "where rejected events go: file, or index:NAME"),
+    # All interfaces by default: the kubelet probes the pod IP, not loopback.
+    ("http_host", "str", "0.0.0.0", "address of /healthz, /readyz and /metrics"),  # noqa: S104
+    ("http_port", "int", 0, "port of /healthz, /readyz and /metrics (0: off)"),
+    ("drain_quiet", "duration", 1.0, "on SIGTERM: stop when no file grew for this long"),
+    ("drain_timeout", "duration", 25.0, "on SIGTERM: stop after this long regardless"),
+    ("scan_interval", "duration", 10.0, "rescan the globs this often (inotify aside)"),
+    ("close_inactive", "duration", 300.0, "close files idle this long (reopened on growth)"),
+    ("log_format", "choice:json|text", "json", "logship's own log lines"),
+    ("log_level", "choice:debug|info|warning|error", "info", "logship's own log level"),
+]
+NAMES = {name for name, *_ in OPTIONS}
+SECRET = {"password", "api_key", "bearer_token"}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?", re.IGNORECASE)
+_UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# Where the plural reads better in a manifest than the flag's name.
+ENV_NAMES = {"es": "LOGSHIP_ES_URLS", "exclude": "LOGSHIP_EXCLUDES", "field": "LOGSHIP_FIELDS"}
+FILE_ALIASES = {"path": "paths", "es_urls": "es", "excludes": "exclude", "fields": "field"}
+
+
+def env_name(name: str) -> str:
+    return ENV_NAMES.get(name, "LOGSHIP_" + name.upper())
+
+
+def parse_size(text: str, *, name: str) -> int:
+    """`65536`, `64KiB`, `5MB`, `1g` → bytes (K, M, G are powers of 1024)."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise OptionError(f"{name}: expected a size such as 512KiB or 64MiB, got {text!r}")
+    unit = (match.group(2) or "b")[0].lower()
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+class Config:
+    """Validated settings, read-only after load_config."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_values", MappingProxyType(dict(values)))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Config is read-only")
+
+    def as_dict(self, *, redact: bool = True) -> dict[str, Any]:
+        return {k: ("***" if redact and k in SECRET and v else v) for k, v in self._values.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str):  # type: ignore[override]
+            raise OptionError(message)
+
+    parser = Parser(
+        prog="logship",
+        description="Tail log files and bulk-ship every line to Elasticsearch: nothing lost, "
+        "nothing doubled, startup and shutdown lines included.",
+        epilog="Every option also reads LOGSHIP_<NAME> from the environment and <name>: "
+        "from the --config YAML file. Exit codes: 0 stopped cleanly; 2 bad configuration; "
+        "1 any other failure.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML file (env LOGSHIP_CONFIG)")
+    parser.add_argument("--version", action="version", version=f"logship {__version__}")
+    for name, kind, default, text in OPTIONS:
+        shown = "" if kind == "secret" or default in (None, "", []) else f", default {default}"
+        hint = f"{text} (env {env_name(name)}{shown})".replace("%", "%%")  # argparse %-formats
+        dest = name
+        if name == "paths":
+            parser.add_argument("--path", dest=dest, action="append", metavar="GLOB", help=hint)
+        elif kind == "list":
+            parser.add_argument(flag(name), dest=dest, action="append", metavar="VALUE", help=hint)
+        elif kind == "bool":
+            parser.add_argument(
+                flag(name), dest=dest, action=argparse.BooleanOptionalAction, help=hint
+            )
+        else:
+            parser.add_argument(
+                flag(name), dest=dest, metavar=kind.split(":")[0].upper(), help=hint
+            )
+    return parser
+
+
+def _split_list(text: str) -> list[str]:
+    return [item for item in re.split(r"[\s,]+", text.strip()) if item]
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = yaml.safe_load(fh)
+    except OSError as exc:
+        raise OptionError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise OptionError(f"--config: {path} is not valid YAML: {exc}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise OptionError(f"--config: {path} must hold a mapping of option: value")
+    values: dict[str, Any] = {}
+    for key, value in document.items():
+        name = str(key).replace("-", "_")
+        name = FILE_ALIASES.get(name, name)
+        if name not in NAMES:
+            raise OptionError(f"{path}: unknown option {key!r}")
+        values[name] = value
+    return values
+
+
+def _convert(name: str, kind: str, raw: object, source: str) -> Any:
+    """One raw value (CLI/env string, or YAML scalar/list) → its typed value."""
+    if kind == "list":
+        if isinstance(raw, list):
+            return [str(item) for item in raw]
+        return _split_list(str(raw))
+    if isinstance(raw, bool) and kind == "bool":
+        return raw
+    text = str(raw)
+    if kind == "duration":
+        return parse_duration(text, name=source)
+    if kind == "int":
+        return parse_int(text, name=source, minimum=0)
+    if kind == "size":
+        return parse_size(text, name=source)
+    if kind == "bool":
+        return parse_bool(text, name=source)
+    if kind.startswith("choice:"):
+        choices = kind.split(":", 1)[1].split("|")
+        if text not in choices:
+            shown = ", ".join(c or "(empty)" for c in choices)
+            raise OptionError(f"{source}: expected one of {shown}, got {text!r}")
+        return text
+    if kind == "path":
+        return Path(text) if text else None
+    return text
+
+
+def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
+    parsed = build_parser().parse_args(list(argv))
+    config_path = parsed.config or env.get("LOGSHIP_CONFIG", "").strip() or None
+    from_file = read_config_file(config_path) if config_path else {}
+    values: dict[str, Any] = {}
+    for name, kind, default, _ in OPTIONS:
+        cli = getattr(parsed, name)
+        env_value = env.get(env_name(name), "")
+        if cli is not None:
+            raw, source = cli, flag("path" if name == "paths" else name)
+        elif env_value.strip():
+            raw, source = env_value, env_name(name)
+        elif name in from_file:
+            raw, source = from_file[name], f"{config_path}: {name}"
+        else:
+            values[name] = default
+            continue
+        if kind == "list" and isinstance(raw, list) and source.startswith("--"):
+            raw = [piece for item in raw for piece in _split_list(item)]
+        values[name] = _convert(name, kind, raw, source)
+    validate(values)
+    return Config(values)
+
+
+def validate(values: dict[str, Any]) -> None:
+    """Rules across options; each error names the option to change."""
+    if not values["paths"]:
+        raise OptionError("--path: give at least one glob of files to ship (or LOGSHIP_PATHS)")
+    if not values["es"]:
+        raise OptionError("--es: give at least one Elasticsearch URL (or LOGSHIP_ES_URLS)")
+    for url in values["es"]:
+        if not re.fullmatch(r"https?://[^/\s]+(/.*)?", url):
+            raise OptionError(f"--es: {_redact_url(url)!r} is not an http(s):// URL")
+    if values["data_dir"] is None:
+        raise OptionError("--data-dir: give a directory for the registry (on the shared volume)")
+    for name in ("batch_docs", "max_in_flight", "multiline_max_lines", "max_line_bytes"):
+        if values[name] < 1:
+            raise OptionError(f"{flag(name)}: must be at least 1")
+    if values["queue_bytes"] < values["batch_bytes"]:
+        raise OptionError("--queue-bytes: must be at least --batch-bytes")
+    for pair in values["field"]:
+        if "=" not in pair or not pair.split("=", 1)[0].strip():
+            raise OptionError(f"--field: expected key=value, got {pair!r}")
+    stream = values["data_stream"]
+    if stream and not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+", stream):
+        raise OptionError(
+            f"--data-stream: expected DATASET.NAMESPACE in lower case, got {stream!r}"
+        )
+    if values["multiline_preset"] and values["multiline_pattern"]:
+        raise OptionError("--multiline-pattern: give a pattern or a preset, not both")
+    dead = values["dead_letter"]
+    if dead != "file" and not re.fullmatch(r"index:[a-z0-9][a-z0-9._-]*", dead):
+        raise OptionError(f"--dead-letter: expected file or index:NAME, got {dead!r}")
+    auth = [n for n in ("password", "password_file") if values[n]]
+    if auth and not values["username"]:
+        raise OptionError("--username: needed with --password/--password-file")
+    kinds = [bool(values["password"] or values["password_file"]),
+             bool(values["api_key"] or values["api_key_file"]),
+             bool(values["bearer_token"] or values["bearer_token_file"])]  # fmt: skip
+    if sum(kinds) > 1:
+        raise OptionError("--api-key: choose one of basic auth, API key or bearer token")
+    if values["key_file"] and not values["cert_file"]:
+        raise OptionError("--key-file: needs --cert-file too")
+    if not 0 <= values["http_port"] < 65536:
+        raise OptionError(f"--http-port: {values['http_port']} is not a port")
+
+
+def _redact_url(url: str) -> str:
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)

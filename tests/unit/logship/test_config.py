@@ -1,0 +1,131 @@
+from pathlib import Path
+
+import pytest
+
+from agents._options import OptionError
+from agents.logship.config import OPTIONS, env_name, load_config, parse_size
+
+BASE = ["--path", "/logs/*.log", "--es", "http://es:9200", "--data-dir", "/state"]
+
+
+def test_minimal_command_line_and_defaults() -> None:
+    cfg = load_config(BASE, {})
+    assert cfg.paths == ["/logs/*.log"]
+    assert cfg.es == ["http://es:9200"]
+    assert cfg.data_dir == Path("/state")
+    assert cfg.start_at == "beginning"  # startup lines are the point
+    assert cfg.compress is True
+    assert (cfg.drain_quiet, cfg.drain_timeout) == (1.0, 25.0)
+    assert cfg.flush_interval <= 1.0
+    assert cfg.max_line_bytes == 1024 * 1024
+
+
+def test_env_only_configuration_with_the_issue_s_names() -> None:
+    env = {
+        "LOGSHIP_PATHS": "/logs/**/*.log, /var/log/app.log",
+        "LOGSHIP_ES_URLS": "http://es-0:9200 http://es-1:9200",
+        "LOGSHIP_DATA_DIR": "/state",
+        "LOGSHIP_BATCH_BYTES": "2MiB",
+        "LOGSHIP_COMPRESS": "false",
+        "LOGSHIP_FIELDS": "service.name=shop",
+    }
+    cfg = load_config([], env)
+    assert cfg.paths == ["/logs/**/*.log", "/var/log/app.log"]
+    assert cfg.es == ["http://es-0:9200", "http://es-1:9200"]
+    assert cfg.batch_bytes == 2 * 1024 * 1024
+    assert cfg.compress is False
+    assert cfg.field == ["service.name=shop"]
+
+
+def test_every_option_has_an_env_twin_and_a_flag() -> None:
+    help_text = __import__("agents.logship.config", fromlist=["x"]).build_parser().format_help()
+    for name, *_ in OPTIONS:
+        assert env_name(name) in help_text, name
+
+
+def test_precedence_cli_env_file(tmp_path: Path) -> None:
+    file = tmp_path / "logship.yaml"
+    file.write_text(
+        "paths: [/from/file.log]\nes-urls: [http://file:9200]\ndata_dir: /file\n"
+        "batch_docs: 10\nflush_interval: 3s\nmax_in_flight: 7\n"
+    )
+    cfg = load_config(
+        ["--config", str(file), "--batch-docs", "30"], {"LOGSHIP_FLUSH_INTERVAL": "2s"}
+    )
+    assert cfg.paths == ["/from/file.log"]
+    assert cfg.batch_docs == 30  # flag
+    assert cfg.flush_interval == 2.0  # env over file
+    assert cfg.max_in_flight == 7  # file over default
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        ([], {}, "--path: give at least one glob"),
+        (["--path", "x"], {}, "--es: give at least one"),
+        (["--path", "x", "--es", "es:9200", "--data-dir", "d"], {}, "is not an http(s):// URL"),
+        (["--path", "x", "--es", "http://e"], {}, "--data-dir: give a directory"),
+        (BASE, {"LOGSHIP_BATCH_BYTES": "lots"}, "LOGSHIP_BATCH_BYTES: expected a size"),
+        (BASE, {"LOGSHIP_START_AT": "middle"}, "LOGSHIP_START_AT: expected one of beginning, end"),
+        ([*BASE, "--flush-interval", "soon"], {}, "--flush-interval: invalid duration"),
+        ([*BASE, "--max-in-flight", "0"], {}, "--max-in-flight: must be at least 1"),
+        ([*BASE, "--field", "novalue"], {}, "--field: expected key=value"),
+        ([*BASE, "--data-stream", "App"], {}, "--data-stream: expected DATASET.NAMESPACE"),
+        ([*BASE, "--dead-letter", "s3"], {}, "--dead-letter: expected file or index:NAME"),
+        ([*BASE, "--password", "x"], {}, "--username: needed"),
+        ([*BASE, "--api-key", "k", "--bearer-token", "t"], {}, "choose one of"),
+        ([*BASE, "--key-file", "k.pem"], {}, "--key-file: needs --cert-file"),
+        ([*BASE, "--queue-bytes", "1KiB"], {}, "--queue-bytes: must be at least --batch-bytes"),
+        ([*BASE, "--bogus"], {}, "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_values_name_the_field(argv: list[str], env: dict[str, str], message: str) -> None:
+    with pytest.raises(OptionError) as info:
+        load_config(argv, env)
+    assert message in str(info.value)
+
+
+def test_bad_config_file_names_the_file_and_key(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("paths: [x]\nes: [http://e]\ndata_dir: d\nbatch_docs: many\n")
+    with pytest.raises(OptionError, match=r"c\.yaml: batch_docs: expected a whole number"):
+        load_config(["--config", str(file)], {})
+    file.write_text("pahts: [x]\n")
+    with pytest.raises(OptionError, match=r"unknown option 'pahts'"):
+        load_config(["--config", str(file)], {})
+    file.write_text("- just\n- a list\n")
+    with pytest.raises(OptionError, match="must hold a mapping"):
+        load_config(["--config", str(file)], {})
+    file.write_text("key: [unclosed\n")
+    with pytest.raises(OptionError, match="not valid YAML"):
+        load_config(["--config", str(file)], {})
+    with pytest.raises(OptionError, match="cannot read"):
+        load_config(["--config", str(tmp_path / "missing.yaml")], {})
+
+
+def test_secrets_are_redacted_in_the_dump_and_urls_in_errors() -> None:
+    cfg = load_config([*BASE, "--username", "u", "--password", "hunter2"], {})
+    assert cfg.as_dict()["password"] == "***"
+    assert cfg.password == "hunter2"
+    with pytest.raises(OptionError) as info:
+        load_config(["--path", "x", "--data-dir", "d", "--es", "ftp://u:hunter2@h"], {})
+    assert "hunter2" not in str(info.value)
+
+
+def test_config_is_read_only() -> None:
+    cfg = load_config(BASE, {})
+    with pytest.raises(AttributeError, match="read-only"):
+        cfg.batch_docs = 1
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("65536", 65536), ("64KiB", 65536), ("5MB", 5 * 1024**2), ("1g", 1024**3), ("1.5k", 1536)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text, name="x") == size
+
+
+def test_booleans_can_be_switched_off_on_the_command_line() -> None:
+    assert load_config([*BASE, "--no-compress"], {}).compress is False
+    assert load_config([*BASE, "--no-compress"], {"LOGSHIP_COMPRESS": "true"}).compress is False
