@@ -1,0 +1,96 @@
+import json
+
+import pytest
+
+from agents.logship.bulk import (
+    Event,
+    RequestVerdict,
+    Verdict,
+    build_body,
+    classify_item,
+    classify_request_status,
+    classify_response,
+)
+
+
+def event(offset: int = 0) -> Event:
+    return Event("abc", 0, offset, offset + 10, "logs-2026.11.21", b'{"message":"hi"}')
+
+
+def test_body_is_ndjson_create_with_deterministic_ids() -> None:
+    body = build_body([event(0), event(10)])
+    assert body.endswith(b"\n")
+    lines = body.split(b"\n")[:-1]
+    assert len(lines) == 4
+    first = json.loads(lines[0])
+    assert first == {"create": {"_index": "logs-2026.11.21", "_id": "abc-0-0"}}
+    assert json.loads(lines[1]) == {"message": "hi"}
+    assert json.loads(lines[2])["create"]["_id"] == "abc-0-a"
+    assert build_body([event(0)]) == build_body([event(0)])
+
+
+def item(status: int, error_type: str = "", reason: str = "") -> dict:  # type: ignore[type-arg]
+    body: dict = {"_index": "i", "_id": "x", "status": status}  # type: ignore[type-arg]
+    if error_type:
+        body["error"] = {"type": error_type, "reason": reason}
+    return {"create": body}
+
+
+@pytest.mark.parametrize(
+    ("entry", "verdict"),
+    [
+        (item(201), Verdict.STORED),
+        (item(200), Verdict.STORED),
+        (item(409, "version_conflict_engine_exception"), Verdict.STORED),
+        (item(429, "es_rejected_execution_exception"), Verdict.RETRY),
+        (item(429, "cluster_block_exception"), Verdict.RETRY),
+        (item(503, "unavailable_shards_exception"), Verdict.RETRY),
+        (item(500, "exception"), Verdict.RETRY),
+        (item(400, "document_parsing_exception", "failed to parse field"), Verdict.DEAD),
+        (item(400, "mapper_parsing_exception"), Verdict.DEAD),
+        (item(404, "index_not_found_exception"), Verdict.DEAD),
+        (item(409, "something_else"), Verdict.DEAD),
+        ({"create": {"_id": "x"}}, Verdict.RETRY),
+        ({"create": "nonsense"}, Verdict.RETRY),
+        ([], Verdict.RETRY),
+    ],
+)
+def test_item_verdicts(entry: object, verdict: Verdict) -> None:
+    assert classify_item(entry).verdict is verdict
+
+
+def test_dead_items_keep_their_reason() -> None:
+    result = classify_item(item(400, "document_parsing_exception", "failed to parse [n]"))
+    assert (result.status, result.error_type, result.reason) == (
+        400, "document_parsing_exception", "failed to parse [n]",
+    )  # fmt: skip
+
+
+def test_a_response_with_the_wrong_item_count_retries_everything() -> None:
+    results = classify_response({"errors": False, "items": [item(201)]}, 2)
+    assert [r.verdict for r in results] == [Verdict.RETRY, Verdict.RETRY]
+    assert "1 items for 2 events" in results[0].reason
+    assert classify_response("garbage", 1)[0].verdict is Verdict.RETRY
+
+
+def test_mixed_response() -> None:
+    body = {"errors": True, "items": [item(201), item(429, "es_rejected_execution_exception"),
+                                      item(400, "document_parsing_exception")]}  # fmt: skip
+    assert [r.verdict for r in classify_response(body, 3)] == [
+        Verdict.STORED, Verdict.RETRY, Verdict.DEAD,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (413, RequestVerdict.SPLIT),
+        (400, RequestVerdict.SPLIT),
+        (429, RequestVerdict.RETRY),
+        (503, RequestVerdict.RETRY),
+        (502, RequestVerdict.RETRY),
+        (401, RequestVerdict.RETRY),
+    ],
+)
+def test_request_verdicts(status: int, verdict: RequestVerdict) -> None:
+    assert classify_request_status(status) is verdict
