@@ -1,0 +1,1 @@
+"""Where events go: the Elasticsearch sender and the dead-letter file."""

@@ -1,0 +1,98 @@
+"""Sending one pre-serialised bulk body through the official async client.
+
+The client owns connections, auth, TLS, gzip and the node pool (spreading load over the
+URLs, skipping dead nodes and bringing them back after a backoff). Its own retries are
+switched off: the pipeline decides what to retry, when, and how often.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents._options import OptionError
+
+
+class SendFailed(Exception):
+    """No HTTP answer at all (refused, reset, timed out, TLS failure): retry later."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+
+
+def _read_secret(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptionError(f"--{what}-file: cannot read {path}: {exc}") from None
+
+
+def client_options(config: Any) -> dict[str, Any]:
+    """Config → AsyncElasticsearch keyword arguments (secrets read from files here)."""
+    options: dict[str, Any] = {
+        "hosts": list(config.es),
+        "max_retries": 0,
+        "retry_on_status": (),
+        "retry_on_timeout": False,
+        "http_compress": bool(config.compress),
+        "request_timeout": float(config.request_timeout),
+        "verify_certs": not config.insecure,
+        "ssl_show_warn": False,  # logship logs its own warning for --insecure
+    }
+    password = _read_secret(config.password_file, "password") or config.password
+    if config.username:
+        options["basic_auth"] = (config.username, password or "")
+    api_key = _read_secret(config.api_key_file, "api-key") or config.api_key
+    if api_key:
+        options["api_key"] = api_key
+    token = _read_secret(config.bearer_token_file, "bearer-token") or config.bearer_token
+    if token:
+        options["bearer_auth"] = token
+    if config.ca_file:
+        options["ca_certs"] = str(config.ca_file)
+    if config.cert_file:
+        options["client_cert"] = str(config.cert_file)
+        if config.key_file:
+            options["client_key"] = str(config.key_file)
+    return options
+
+
+class ElasticsearchSender:
+    def __init__(self, options: dict[str, Any]) -> None:
+        from elasticsearch import AsyncElasticsearch
+
+        self.client = AsyncElasticsearch(**options)
+
+    async def send(self, body: bytes) -> Answer:
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        try:
+            response = await self.client.bulk(operations=body)
+        except ApiError as exc:  # an HTTP answer that is not 2xx
+            return Answer(exc.meta.status, exc.body)
+        except TransportError as exc:  # no answer: connection, timeout, TLS
+            raise SendFailed(_describe(exc)) from None
+        return Answer(response.meta.status, response.body)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except Exception:  # reachability is a yes/no question here
+            return False
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    # The transport's messages can carry the URL; userinfo never reaches it (auth is
+    # passed separately), but keep messages short for one-line logs.
+    return text.splitlines()[0][:300] if text else type(exc).__name__
