@@ -36,6 +36,7 @@ OPTIONS: list[tuple[str, str, object, str]] = [
     ("json_key", "str", "json", "with --json-lines key: the field to put them under"),
     ("timestamp_field", "str", "", "JSON field to take @timestamp from"),
     ("field", "list", [], "static field key=value added to every event (repeatable)"),
+    ("labels_file", "path", Path("/etc/podinfo/labels"), "downwardAPI labels file, if mounted"),
     ("index", "str", "logship-%Y.%m.%d", "index name; strftime patterns use the event day (UTC)"),
     (
         "data_stream",

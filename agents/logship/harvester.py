@@ -1,0 +1,152 @@
+"""One file, read from its committed offset to its end, again and again as it grows.
+
+A harvester belongs to one file identity (device, inode, first line) and survives
+renames: it keeps the open descriptor, so a rotated file is read to its end before it
+is closed. At every end of file it looks at what happened to the file: shrunk or given a
+new first line (truncation, copytruncate) → start again at 0 in a new generation, the
+events flagged; deleted or replaced at its path → finish reading and stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from agents.logship.bulk import Event
+from agents.logship.events import EventBuilder
+from agents.logship.identity import HEAD_LIMIT, FileId, head_of
+from agents.logship.lines import Line, LineSplitter
+from agents.logship.multiline import Joiner
+
+READ_SIZE = 256 * 1024
+
+Put = Callable[[Event], Awaitable[None]]
+
+
+class Harvester:
+    def __init__(
+        self,
+        path: str,
+        fd: int,
+        file_id: FileId,
+        *,
+        offset: int,
+        generation: int,
+        builder: EventBuilder,
+        put: Put,
+        index_for: Callable[[float], str],
+        max_line_bytes: int,
+        joiner: Joiner | None = None,
+        multiline_timeout: float = 5.0,
+    ) -> None:
+        self.path, self.fd, self.id = path, fd, file_id
+        self.key = file_id.key
+        self.generation = generation
+        self.builder, self._put, self.index_for = builder, put, index_for
+        self.max_line_bytes = max_line_bytes
+        self.splitter = LineSplitter(offset, max_bytes=max_line_bytes)
+        self.joiner, self.multiline_timeout = joiner, multiline_timeout
+        self.flags: tuple[str, ...] = ()
+        self.last_growth = time.monotonic()
+        self.last_line_at = time.monotonic()
+        self.finished = False  # deleted or rotated away and read to the end
+        self.wakeup = asyncio.Event()
+
+    @property
+    def position(self) -> int:
+        """Offset just past everything read."""
+        return self.splitter.position
+
+    async def read_available(self) -> int:
+        """Read up to the current end of file; returns how many bytes were read."""
+        total = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            chunk = await loop.run_in_executor(None, os.pread, self.fd, READ_SIZE, self.position)
+            if not chunk:
+                break
+            total += len(chunk)
+            for line in self.splitter.feed(chunk):
+                await self._line(line)
+            if len(chunk) < READ_SIZE:
+                break
+        if total:
+            self.last_growth = time.monotonic()
+        return total
+
+    async def _line(self, line: Line) -> None:
+        if self.joiner is None:
+            await self._emit(line)
+            return
+        self.last_line_at = time.monotonic()
+        for event in self.joiner.feed(line):
+            await self._emit(
+                event, (*self.flags, "multiline") if "\n" in event.text else self.flags
+            )
+
+    async def _emit(self, line: Line) -> None:
+        now = time.time()
+        flags = (*self.flags, "multiline") if "\n" in line.text else self.flags
+        doc = self.builder.build(line, self.path, flags=flags, now=now)
+        event = Event(
+            self.key, self.generation, line.offset, line.end, self.index_for(now),
+            doc.encode(), self.path,
+        )  # fmt: skip
+        await self._put(event)
+
+    async def flush_multiline_if_due(self) -> None:
+        """Release a pending joined event after `multiline_timeout` without new lines."""
+        quiet = time.monotonic() - self.last_line_at >= self.multiline_timeout
+        if self.joiner is not None and self.joiner.pending and quiet:
+            for event in self.joiner.flush():
+                await self._emit(event)
+
+    async def finish(self) -> None:
+        """At drain or when the file is gone: ship the partial last line and pending joins."""
+        pending: list[Line] = []
+        last = self.splitter.flush()
+        if self.joiner is not None:
+            if last is not None:
+                pending += self.joiner.feed(last)
+            pending += self.joiner.flush()
+        elif last is not None:
+            pending.append(last)
+        for line in pending:
+            await self._emit(line)
+
+    def examine(self) -> str:
+        """What happened to the file since the last look: 'ok', 'truncated', 'deleted',
+        'moved' (its path now names another file) or 'unchanged'."""
+        info = os.fstat(self.fd)
+        if info.st_size < self.position:
+            return "truncated"
+        if info.st_size > 0 and info.st_size != self.position:
+            head = head_of(os.pread(self.fd, HEAD_LIMIT, 0))
+            if head is not None and head != self.id.head:
+                return "truncated"  # copytruncate, then regrown past our position
+        if info.st_nlink == 0:
+            return "deleted"
+        try:
+            at_path = os.stat(self.path)
+        except FileNotFoundError:
+            return "moved"
+        except OSError:
+            return "ok"
+        if (at_path.st_dev, at_path.st_ino) != (info.st_dev, info.st_ino):
+            return "moved"
+        return "ok"
+
+    def restart(self, generation: int) -> None:
+        """The file was truncated: read it again from 0 as a new generation."""
+        self.generation = generation
+        self.splitter = LineSplitter(0, max_bytes=self.max_line_bytes)
+        if self.joiner is not None:
+            self.joiner.flush()  # what was pending belonged to the old content
+        self.flags = ("truncated",)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
