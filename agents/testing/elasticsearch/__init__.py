@@ -1,0 +1,89 @@
+"""An Elasticsearch stand-in on aiohttp: the parts of the REST API a log shipper touches.
+
+`StandIn` answers info/ping, `_bulk` (with ES's item semantics, data streams and a dynamic
+mapping check), health, index templates, `_count` and `_search`, checks compatibility
+headers the way ES 8/9 do, and injects faults (down, status codes, per-item failures,
+latency, dropped connections, 413) from Python or over HTTP under `/_standin/`. Run it as
+a process with `python -m agents.testing.elasticsearch --port 9200`.
+
+The parsing and item rules are pure functions and a synchronous `Store`, so they can be
+tested without a socket; the server only moves bytes and applies faults.
+"""
+
+from agents.testing.elasticsearch.bulk import ACTIONS, BodyTooLarge, BulkOp, decode_body, parse_bulk
+from agents.testing.elasticsearch.cli import main, parse_args, serve
+from agents.testing.elasticsearch.defaults import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_VERSION,
+    PRODUCT_HEADER,
+)
+from agents.testing.elasticsearch.errors import EsError, version_tuple
+from agents.testing.elasticsearch.faults import PROXY_STATUSES, Faults, Rule, request_error
+from agents.testing.elasticsearch.mapping import (
+    IndexMapping,
+    check_document,
+    dynamic_type,
+    looks_like_date,
+)
+from agents.testing.elasticsearch.media import (
+    body_type_supported,
+    check_media_types,
+    compat_version,
+)
+from agents.testing.elasticsearch.query import filter_path, parse_time, query_matches
+from agents.testing.elasticsearch.server import Handler, RecordedRequest, StandIn
+from agents.testing.elasticsearch.store import (
+    BUILTIN_LOGS_TEMPLATE,
+    SHARDS,
+    DataStream,
+    Doc,
+    Index,
+    ItemFault,
+    Store,
+    index_name_problem,
+    merge_doc,
+)
+from agents.testing.elasticsearch.strict_json import loads_strict
+
+__all__ = [
+    "ACTIONS",
+    "BUILTIN_LOGS_TEMPLATE",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_VERSION",
+    "PRODUCT_HEADER",
+    "PROXY_STATUSES",
+    "SHARDS",
+    "BodyTooLarge",
+    "BulkOp",
+    "DataStream",
+    "Doc",
+    "EsError",
+    "Faults",
+    "Handler",
+    "Index",
+    "IndexMapping",
+    "ItemFault",
+    "RecordedRequest",
+    "Rule",
+    "StandIn",
+    "Store",
+    "body_type_supported",
+    "check_document",
+    "check_media_types",
+    "compat_version",
+    "decode_body",
+    "dynamic_type",
+    "filter_path",
+    "index_name_problem",
+    "loads_strict",
+    "looks_like_date",
+    "main",
+    "merge_doc",
+    "parse_args",
+    "parse_bulk",
+    "parse_time",
+    "query_matches",
+    "request_error",
+    "serve",
+    "version_tuple",
+]
