@@ -1,10 +1,32 @@
-"""The `logship` command. Its implementation is the subject of its own issue."""
+"""The `logship` command: argv, env and YAML → Config → App.run() → exit code."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
+from collections.abc import Mapping, Sequence
+
+from agents._log import Logger
+from agents._options import OptionError
 
 
-def main() -> int:
-    sys.stderr.write("logship: not yet implemented\n")
-    return 2
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    env = os.environ if env is None else env
+    json_lines = env.get("LOGSHIP_LOG_FORMAT", "json") != "text" and "text" not in argv
+    from agents.logship.config import load_config
+
+    try:
+        config = load_config(argv, env)
+    except OptionError as exc:
+        Logger("logship", json_lines=json_lines).error(f"configuration error: {exc}")
+        return 2
+    log = Logger("logship", json_lines=config.log_format == "json", min_level=config.log_level)
+    from agents.logship.app import App
+
+    try:
+        return asyncio.run(App(config, log, env).run())
+    except OptionError as exc:  # found while building (data dir, secrets files, patterns)
+        log.error(f"configuration error: {exc}")
+        return 2

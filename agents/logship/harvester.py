@@ -82,9 +82,7 @@ class Harvester:
             return
         self.last_line_at = time.monotonic()
         for event in self.joiner.feed(line):
-            await self._emit(
-                event, (*self.flags, "multiline") if "\n" in event.text else self.flags
-            )
+            await self._emit(event)
 
     async def _emit(self, line: Line) -> None:
         now = time.time()

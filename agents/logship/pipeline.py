@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from agents._aio import wait_event
 from agents._backoff import Backoff
 from agents._log import Logger
 from agents.logship.acks import AckTracker
@@ -133,9 +134,7 @@ class Pipeline:
                     and (left := deadline - time.monotonic()) > 0
                 ):
                     self._arrived.clear()
-                    try:
-                        await asyncio.wait_for(self._arrived.wait(), left)
-                    except TimeoutError:
+                    if not await wait_event(self._arrived, left):
                         break
                 while self._pending:
                     batch = self._take_batch()

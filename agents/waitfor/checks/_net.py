@@ -64,7 +64,8 @@ async def open_stream(
 async def close_stream(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
+        async with asyncio.timeout(1.0):  # not wait_for: see agents/_aio.py
+            await writer.wait_closed()
 
 
 async def read_exactly(reader: asyncio.StreamReader, n: int, what: str) -> bytes:

@@ -1,0 +1,3 @@
+from agents.logship.cli import main
+
+raise SystemExit(main())

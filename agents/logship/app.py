@@ -1,0 +1,399 @@
+"""logship's lifecycle: start, watch and ship, drain on SIGTERM, commit, exit.
+
+One `App` owns everything: the registry, the pipeline, one harvester task per file,
+the scanner, the status server. Signal handlers only set flags. On the first SIGTERM
+logship keeps reading — in a co-located sidecar the app is still writing its shutdown
+lines — until every file is at its end and none grew for `drain_quiet` (or until
+`drain_timeout`), ships it all, commits the registry and exits 0. A second signal
+commits what was acknowledged and exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from agents._aio import wait_event
+from agents._log import Logger
+from agents._options import OptionError
+from agents.logship.bulk import Event, ItemResult
+from agents.logship.discovery import Watcher, scan
+from agents.logship.events import EventBuilder, parse_labels_file
+from agents.logship.harvester import Harvester
+from agents.logship.identity import identify
+from agents.logship.multiline import Joiner, MultilineError
+from agents.logship.output.deadletter import DeadLetterFile
+from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
+from agents.logship.pipeline import Pipeline
+from agents.logship.registry import Entry, Registry
+from agents.logship.server import StatusServer, render_metrics
+
+POLL = 0.25  # how often a harvester looks at its file without an inotify wake-up
+SAVE_EVERY = 1.0  # registry writes, at most this often (and at shutdown)
+
+
+class App:
+    def __init__(self, config: Any, log: Logger, env: Mapping[str, str] | None = None) -> None:
+        self.config, self.log = config, log
+        self.env = os.environ if env is None else env
+        self.registry = Registry(config.data_dir)
+        self.harvesters: dict[str, Harvester] = {}  # by file key
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.by_inode: dict[tuple[int, int], str] = {}
+        self.waiting_for_first_line: set[str] = set()
+        self.ready = False
+        self.draining = False
+        self.stop_now = False
+        self._signals = 0
+        self._wake_scanner = asyncio.Event()
+        self._first_scan = True
+
+    # --- start-up -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        cfg = self.config
+        try:
+            cfg.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = cfg.data_dir / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OptionError(
+                f"--data-dir: cannot write to {cfg.data_dir}: {exc.strerror}"
+            ) from None
+        labels: dict[str, str] = {}
+        if cfg.labels_file is not None and cfg.labels_file.is_file():
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                labels = parse_labels_file(cfg.labels_file.read_text(encoding="utf-8"))
+        fields = dict(pair.split("=", 1) for pair in cfg.field)
+        stream = tuple(cfg.data_stream.split(".", 1)) if cfg.data_stream else None
+        json_mode = {"off": None, "root": "", "key": cfg.json_key}[cfg.json_lines]
+        self.builder = EventBuilder(
+            fields=fields, json_mode=json_mode, timestamp_field=cfg.timestamp_field or None,
+            env=self.env, labels=labels, data_stream=stream,  # type: ignore[arg-type]
+        )  # fmt: skip
+        if cfg.multiline_preset or cfg.multiline_pattern:
+            try:
+                self._joiner_spec = (cfg.multiline_preset, cfg.multiline_pattern)
+                self._new_joiner()
+            except MultilineError as exc:
+                raise OptionError(f"--multiline-pattern: {exc}") from None
+        else:
+            self._joiner_spec = None
+        self.index_name = f"logs-{stream[0]}-{stream[1]}" if stream else None
+        if cfg.insecure:
+            self.log.warning("TLS verification of Elasticsearch disabled (--insecure)")
+        # The transport logs every dead-node timeout itself: our own lines say it once.
+        logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
+        self.sender = ElasticsearchSender(client_options(cfg))
+        self.dead_letter = DeadLetterFile(cfg.data_dir)
+        self.pipeline = Pipeline(
+            self.sender,
+            commit=self._commit,
+            dead_letter=self._dead,
+            log=self.log,
+            batch_docs=cfg.batch_docs,
+            batch_bytes=cfg.batch_bytes,
+            flush_interval=cfg.flush_interval,
+            max_in_flight=cfg.max_in_flight,
+            queue_bytes=cfg.queue_bytes,
+        )
+
+    def _new_joiner(self) -> Joiner | None:
+        if self._joiner_spec is None:
+            return None
+        preset, pattern = self._joiner_spec
+        cfg = self.config
+        if preset:
+            return Joiner.preset(preset, max_lines=cfg.multiline_max_lines)
+        return Joiner(pattern, negate=cfg.multiline_negate, match=cfg.multiline_match,
+                      max_lines=cfg.multiline_max_lines)  # fmt: skip
+
+    def _index_for(self, now: float) -> str:
+        return self.index_name or time.strftime(self.config.index, time.gmtime(now))
+
+    # --- the run --------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self._build()
+        for warning in self.registry.load():
+            self.log.warning("registry", error=warning)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.handle_signal, signum)
+        server = None
+        if self.config.http_port:
+            server = StatusServer(self.config.http_host, self.config.http_port,
+                                  ready=lambda: self.ready, metrics=self._metrics)  # fmt: skip
+            await server.setup()
+        watcher = Watcher(self.config.paths, self._notified)
+        pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
+        saver = asyncio.create_task(self._save_periodically(), name="registry-saver")
+        try:
+            for problem in watcher.start():
+                self.log.warning("watch", error=problem)
+            await self._scan()
+            self.ready = True
+            port = server.port if server else None
+            self.log.info("started", paths=list(self.config.paths), es=len(self.config.es),
+                          files=len(self.harvesters), http_port=port)  # fmt: skip
+            await self._watch_until_signal()
+            if not self.stop_now:
+                await self._drain()
+        finally:
+            watcher.stop()
+            saver.cancel()
+            for task in self.tasks.values():
+                task.cancel()
+            await asyncio.gather(saver, *self.tasks.values(), return_exceptions=True)
+            pipeline_task.cancel()
+            await asyncio.gather(pipeline_task, return_exceptions=True)
+            self._save("shutdown")
+            for harvester in self.harvesters.values():
+                harvester.close()
+            await self.sender.close()
+            if server is not None:
+                await server.cleanup()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        return 0
+
+    def handle_signal(self, signum: int) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.draining = True
+            self.drain_started = time.monotonic()
+            self.log.info("draining", signal=signal.Signals(signum).name)
+        else:
+            self.stop_now = True
+            self.log.warning("second signal: committing what was acknowledged and exiting")
+        self._wake_scanner.set()
+
+    def _notified(self, path: str) -> None:
+        """From watchdog's thread: something changed at `path`."""
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            self._loop.call_soon_threadsafe(self._on_change, path)
+
+    def _on_change(self, path: str) -> None:
+        for harvester in self.harvesters.values():
+            if harvester.path == path:
+                harvester.wakeup.set()
+                return
+        self._wake_scanner.set()
+
+    async def _watch_until_signal(self) -> None:
+        while not (self.draining or self.stop_now):
+            await wait_event(self._wake_scanner, self.config.scan_interval)
+            self._wake_scanner.clear()
+            if not (self.draining or self.stop_now):
+                await self._scan()
+
+    # --- files ----------------------------------------------------------------------------
+
+    async def _scan(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        paths, problems = await asyncio.to_thread(scan, self.config.paths, self.config.exclude)
+        for problem in problems:
+            self.log.warning("skipping a path", error=problem)
+        for path in paths:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            key = self.by_inode.get((info.st_dev, info.st_ino))
+            if key is not None:
+                harvester = self.harvesters.get(key)
+                if harvester is not None and harvester.path != path and harvester.examine() == "ok":
+                    harvester.path = path
+                if harvester is not None:
+                    harvester.wakeup.set()
+                continue
+            self._open(path, info.st_size)
+        self._first_scan = False
+
+    def _open(self, path: str, size: int) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError as exc:
+            if path not in self.waiting_for_first_line:
+                self.log.warning("cannot open", path=path, error=exc.strerror)
+                self.waiting_for_first_line.add(path)
+            return
+        try:
+            file_id = identify(fd)
+        except OSError as exc:
+            os.close(fd)
+            self.log.warning("cannot read", path=path, error=exc.strerror)
+            return
+        if file_id is None:  # empty, or the first line is still being written
+            os.close(fd)
+            self.waiting_for_first_line.add(path)
+            return
+        self.waiting_for_first_line.discard(path)
+        entry = self.registry.get(file_id.key)
+        if entry is None:
+            start = 0
+            if self.config.start_at == "end" and self._first_scan:
+                start = _after_last_newline(fd, size)
+            entry = Entry(file_id.key, dev=file_id.dev, ino=file_id.ino, head=file_id.head,
+                          path=path, offset=start)  # fmt: skip
+            self.registry.put(entry)
+        elif entry.offset > size:
+            self.registry.restart(file_id.key)  # truncated while logship was away
+        self.pipeline.track(file_id.key, entry.generation, entry.offset)
+        harvester = Harvester(
+            path, fd, file_id,
+            offset=entry.offset, generation=entry.generation, builder=self.builder,
+            put=self.pipeline.put, index_for=self._index_for,
+            max_line_bytes=self.config.max_line_bytes, joiner=self._new_joiner(),
+            multiline_timeout=self.config.multiline_timeout,
+        )  # fmt: skip
+        if entry.generation and entry.offset == 0:
+            harvester.flags = ("truncated",)
+        self.harvesters[file_id.key] = harvester
+        self.by_inode[(file_id.dev, file_id.ino)] = file_id.key
+        self.tasks[file_id.key] = asyncio.create_task(self._harvest(harvester), name=path)
+        self.log.info("file opened", path=path, file_id=file_id.key, offset=entry.offset)
+
+    async def _harvest(self, h: Harvester) -> None:
+        """One file's loop: read, look at the file, wait for more."""
+        try:
+            while not self.stop_now:
+                read = await h.read_available()
+                await h.flush_multiline_if_due()
+                state = h.examine()
+                if state == "truncated":
+                    generation = self.registry.restart(h.key)
+                    self.pipeline.track(h.key, generation, 0)
+                    h.restart(generation)
+                    self.log.warning("file truncated: reading it again from the start",
+                                     path=h.path, file_id=h.key, generation=generation)  # fmt: skip
+                    continue
+                quiet = time.monotonic() - h.last_growth
+                if state in ("deleted", "moved") and not read and quiet >= self.config.drain_quiet:
+                    await h.finish()
+                    h.finished = True
+                    why = "deleted" if state == "deleted" else "rotated"
+                    self.log.info("file closed", path=h.path, file_id=h.key, reason=why)
+                    return
+                if not read and quiet >= self.config.close_inactive and not self.draining:
+                    self.log.info("file closed", path=h.path, file_id=h.key, reason="inactive")
+                    self._forget_harvester(h)
+                    return
+                if read:
+                    continue
+                h.wakeup.clear()
+                await wait_event(h.wakeup, POLL)
+        except OSError as exc:
+            self.log.error("file read failed", path=h.path, file_id=h.key, error=exc.strerror)
+        except Exception as exc:
+            # A bug of ours: say so loudly, keep shipping the other files.
+            import traceback
+
+            self.log.error(
+                "internal error: this file is no longer read",
+                path=h.path, file_id=h.key, error=f"{type(exc).__name__}: {exc}",
+                stack="".join(traceback.format_exception(exc)[-3:]).strip(),
+            )  # fmt: skip
+
+    def _forget_harvester(self, h: Harvester) -> None:
+        h.close()
+        self.harvesters.pop(h.key, None)
+        self.tasks.pop(h.key, None)
+        self.by_inode = {k: v for k, v in self.by_inode.items() if v != h.key}
+
+    # --- shutdown -------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Read until every file is at its end and quiet, ship everything, within the deadline."""
+        cfg = self.config
+        started = self.drain_started
+        deadline = started + cfg.drain_timeout
+        events_before = self.pipeline.stats.events_in
+        while time.monotonic() < deadline and not self.stop_now:
+            await self._scan()  # files created during shutdown count too
+            active = [h for h in self.harvesters.values() if not h.finished]
+            quiet = all(time.monotonic() - h.last_growth >= cfg.drain_quiet for h in active)
+            at_end = all(_at_end(h) for h in active)
+            if quiet and at_end:
+                break
+            await asyncio.sleep(0.05)
+        for harvester in list(self.harvesters.values()):
+            if not harvester.finished and harvester.fd >= 0:
+                await harvester.read_available()
+                await harvester.finish()
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.pipeline.flush()
+        while self.pipeline.unacknowledged and time.monotonic() < deadline and not self.stop_now:
+            self.pipeline.flush()
+            await asyncio.sleep(0.02)
+        left = self.pipeline.unacknowledged
+        fields = {
+            "events_during_drain": self.pipeline.stats.events_in - events_before,
+            "duration": round(time.monotonic() - started, 3),
+            "unacknowledged": left,
+        }
+        if left:
+            self.log.error("drain deadline passed: unacknowledged events are re-sent at the "
+                           "next start, if the volume survives", **fields)  # fmt: skip
+        else:
+            self.log.info("drained", **fields)
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def _commit(self, key: str, generation: int, offset: int) -> None:
+        entry = self.registry.get(key)
+        if entry is not None and entry.generation == generation:
+            harvester = self.harvesters.get(key)
+            self.registry.commit(key, offset, path=harvester.path if harvester else None)
+
+    async def _dead(self, event: Event, result: ItemResult) -> None:
+        self.log.error(
+            "event refused by Elasticsearch: dead-lettered",
+            path=event.path, offset=event.offset, status=result.status, error=result.reason[:300],
+        )  # fmt: skip
+        await self.dead_letter.write(event, result)
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(SAVE_EVERY)
+            await asyncio.to_thread(self._save, "periodic")
+
+    def _save(self, when: str) -> None:
+        try:
+            self.registry.save()
+        except OSError as exc:
+            self.log.error("registry not saved: will retry", when=when, error=exc.strerror)
+
+    def _metrics(self) -> str:
+        lag: dict[str, int] = {}
+        for h in self.harvesters.values():
+            with contextlib.suppress(OSError):
+                lag[h.path] = max(0, os.fstat(h.fd).st_size - h.position) if h.fd >= 0 else 0
+        extra = {"files_open": float(len(self.harvesters)),
+                 "unacknowledged_events": float(self.pipeline.unacknowledged)}  # fmt: skip
+        return render_metrics(self.pipeline.stats, lag, extra)
+
+
+def _at_end(h: Harvester) -> bool:
+    if h.fd < 0:
+        return True
+    try:
+        return os.fstat(h.fd).st_size <= h.position
+    except OSError:
+        return True
+
+
+def _after_last_newline(fd: int, size: int) -> int:
+    """--start-at end: skip what is there, but not a line being written right now."""
+    tail = os.pread(fd, min(size, 65536), max(0, size - 65536))
+    newline = tail.rfind(b"\n")
+    return size - len(tail) + newline + 1 if newline >= 0 else size

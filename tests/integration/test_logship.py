@@ -1,0 +1,289 @@
+"""logship as a real process, shipping real files to the stand-in running as a real
+process: startup and shutdown lines, both sidecar patterns, kill -9, rotation,
+truncation, an outage, dead letters — every written line in the index exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port
+
+PY = sys.executable
+
+
+class StandInProcess:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [PY, "-m", "agents.testing.elasticsearch", "--port", str(self.port), "--seed", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url, timeout=1).close()  # noqa: S310 - loopback
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the stand-in did not start")
+
+    def get(self, path: str) -> dict:  # type: ignore[type-arg]
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def control(self, op: str, **args: object) -> None:
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}/_standin/{op}", data=json.dumps(args).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
+
+    def messages(self, index: str = "logship-*") -> Counter[str]:
+        docs = self.get(f"/_standin/docs?index={index}")["docs"]
+        return Counter(d["message"] for d in docs)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def es() -> Iterator[StandInProcess]:
+    server = StandInProcess()
+    yield server
+    server.stop()
+
+
+class Logship:
+    def __init__(self, es: StandInProcess, tmp: Path, *extra: str, glob: str = "*.log") -> None:
+        self.http = free_port()
+        self.args = [
+            PY, "-m", "agents.logship", "--path", str(tmp / "logs" / glob), "--es", es.url,
+            "--data-dir", str(tmp / "data"), "--http-port", str(self.http),
+            "--http-host", "127.0.0.1", "--flush-interval", "100ms", "--drain-quiet", "500ms",
+            *extra,
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> Logship:
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                url = f"http://127.0.0.1:{self.http}/readyz"
+                urllib.request.urlopen(url, timeout=1).close()
+                return self
+            except OSError:
+                assert self.proc.poll() is None, self.proc.communicate()[1]
+                time.sleep(0.05)
+        raise RuntimeError("logship never became ready")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        _, stderr = self.proc.communicate(timeout=timeout)
+        events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        return self.proc.returncode, events
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    (tmp_path / "logs").mkdir()
+    return tmp_path
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    with path.open("a") as fh:
+        for line in lines:
+            fh.write(line + "\n")
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def exactly_once(got: Counter[str], expected: list[str]) -> None:
+    missing = [m for m in expected if got[m] == 0]
+    doubled = [m for m, n in got.items() if n > 1]
+    assert not missing, f"{len(missing)} lines missing, e.g. {missing[:3]}"
+    assert not doubled, f"{len(doubled)} lines doubled, e.g. {doubled[:3]}"
+    assert sum(got.values()) == len(expected)
+
+
+APP = r"""
+import signal, sys, time
+path, name = sys.argv[1], sys.argv[2]
+out = open(path, "a", buffering=1)
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+i = 0
+while not stop:
+    out.write(f"{name} traffic {i}\n"); i += 1; time.sleep(0.01)
+for j in range(50):  # shutdown lines, written after SIGTERM over half a second
+    out.write(f"{name} shutdown {j}\n"); time.sleep(0.01)
+print(i, flush=True)
+"""
+
+
+def test_startup_and_shutdown_lines_colocated_sidecar(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    startup = [f"startup {i}" for i in range(100)]
+    write_lines(log, startup)  # written before logship starts
+    shipper = Logship(es, tmp).start()
+    app = subprocess.Popen([PY, "-c", APP, str(log), "app"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    # Co-located: both get SIGTERM at about the same time; the app still writes after it.
+    app.send_signal(signal.SIGTERM)
+    code, events = shipper.stop()
+    traffic = int(app.communicate(timeout=10)[0])
+    assert code == 0
+    expected = startup + [f"app traffic {i}" for i in range(traffic)]
+    expected += [f"app shutdown {j}" for j in range(50)]
+    exactly_once(es.messages(), expected)
+    drained = [e for e in events if e["message"] == "drained"]
+    assert drained and drained[0]["unacknowledged"] == 0
+
+
+def test_native_sidecar_gets_sigterm_after_the_app_exited(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    shipper = Logship(es, tmp).start()
+    write_lines(log, [f"line {i}" for i in range(500)])
+    write_lines(log, ["last words"])
+    code, _ = shipper.stop()  # the app is gone: read to the end, ship, exit
+    assert code == 0
+    exactly_once(es.messages(), [f"line {i}" for i in range(500)] + ["last words"])
+
+
+def test_partial_last_line_ships_at_drain(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    log.write_text("complete\ncrashed mid-li")
+    shipper = Logship(es, tmp).start()
+    code, _ = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), ["complete", "crashed mid-li"])
+
+
+def test_kill_9_and_restart_ship_every_line_once(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    expected = [f"line {i:05d} " + "x" * 80 for i in range(20000)]
+    write_lines(log, expected)
+    for delay in (0.4, 0.7, 1.0):
+        shipper = Logship(es, tmp, "--batch-docs", "500").start()
+        time.sleep(delay)
+        shipper.kill()  # no drain, no registry save at exit
+    shipper = Logship(es, tmp).start()
+    code, _ = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), expected)
+
+
+def test_rename_and_create_rotation_under_load(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    shipper = Logship(es, tmp, glob="app.log*").start()
+    expected = []
+    for part in range(5):
+        lines = [f"part {part} line {i}" for i in range(1000)]
+        write_lines(log, lines)
+        expected += lines
+        log.rename(tmp / "logs" / f"app.log.{part}")  # the renamed file is read to its end
+    code, _ = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), expected)
+
+
+def test_truncation_restarts_at_zero(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    shipper = Logship(es, tmp).start()
+    before = [f"before {i}" for i in range(200)]
+    write_lines(log, before)
+    wait_for(lambda: sum(es.messages().values()) == 200)
+    os.truncate(log, 0)  # copytruncate's second half
+    time.sleep(0.6)
+    after = [f"after {i}" for i in range(300)]
+    write_lines(log, after)
+    code, events = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), before + after)
+    assert any(e["message"].startswith("file truncated") for e in events)
+    flagged = [d for d in es.get("/_standin/docs?index=logship-*")["docs"]
+               if d["message"].startswith("after")]  # fmt: skip
+    assert all("truncated" in d["log"].get("flags", []) for d in flagged)
+
+
+def test_elasticsearch_down_then_back(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    shipper = Logship(es, tmp).start()
+    es.control("down", seconds=2.0)
+    expected = [f"during outage {i}" for i in range(300)]
+    write_lines(log, expected)
+    time.sleep(3.0)
+    code, _ = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), expected)
+
+
+def test_mapping_errors_go_to_the_dead_letter(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    lines = ['{"user": "ann", "message": "one"}', '{"user": {"name": "bob"}, "message": "two"}',
+             '{"user": "cid", "message": "three"}']  # fmt: skip
+    write_lines(log, lines)
+    shipper = Logship(es, tmp, "--json-lines", "root").start()
+    code, events = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), ["one", "three"])
+    dead = [json.loads(x) for x in (tmp / "data" / "dead-letter.ndjson").read_text().splitlines()]
+    assert len(dead) == 1 and '"bob"' in dead[0]["document"] and dead[0]["status"] == 400
+    assert any(e["message"].startswith("event refused") for e in events)
+
+
+def test_java_stack_traces_are_one_event(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    write_lines(log, ["ERROR failed", "java.lang.RuntimeException: x", "\tat a.B.c(B.java:1)",
+                      "\tat a.B.d(B.java:2)", "INFO next"])  # fmt: skip
+    shipper = Logship(es, tmp, "--multiline-preset", "java").start()
+    code, _ = shipper.stop()
+    assert code == 0
+    got = es.messages()
+    assert len(got) == 3, got
+    assert got["java.lang.RuntimeException: x\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)"] == 1
+    assert got["ERROR failed"] == 1 and got["INFO next"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--path: give at least one glob"),
+        (["--path", "/x/*.log", "--es", "nope", "--data-dir", "/tmp/x"], "is not an http(s)://"),
+        (["--path", "/x", "--es", "http://e", "--data-dir", "/proc/forbidden"], "--data-dir"),
+    ],
+)
+def test_bad_configuration_exits_2_naming_the_field(args: list[str], message: str) -> None:
+    result = subprocess.run([PY, "-m", "agents.logship", *args], capture_output=True,
+                            text=True, timeout=30, check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stderr.splitlines()[-1])["log.level"] == "error"
