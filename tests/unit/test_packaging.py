@@ -35,8 +35,16 @@ def test_dev_extra_has_the_test_tools(project: dict) -> None:  # type: ignore[ty
         assert tool in dev
 
 
-def test_logship_placeholder_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_logship_without_configuration_exits_2_naming_the_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from agents.logship.cli import main
 
-    assert main() == 2
-    assert "not yet implemented" in capsys.readouterr().err
+    assert main([], {}) == 2
+    assert "--path: give at least one glob" in capsys.readouterr().err
+
+
+def test_logship_extra_has_what_logship_imports(project: dict) -> None:  # type: ignore[type-arg]
+    extra = " ".join(project["optional-dependencies"]["logship"]).lower()
+    for package in ("aiohttp", "elasticsearch", "watchdog", "pyyaml"):
+        assert package in extra
