@@ -1,15 +1,19 @@
-"""`make demo`: waitfor holding an "app" back until its dependencies come up.
+"""`make demo`: the pod patterns end to end, on loopback, against the Elasticsearch stand-in.
 
-Starts nothing but loopback servers of its own: a TCP port and an HTTP health endpoint
-that appear 1.5 s after the start and a file written after 1 s, then runs waitfor the
-way an init container would, exec'ing the app when all are ready. Then shows the failure
-a user sees in `kubectl logs` when a dependency never comes.
+1. waitfor holds an "app" back until a TCP port, an HTTP health check and a file are
+   ready, then execs it; then the failure a user sees when a dependency never comes.
+2. A pod's life with logship: waitfor waits for Elasticsearch (the stand-in, or a real
+   one given as ELASTICSEARCH_URL), logship starts and is probed on /readyz like a
+   native sidecar's startupProbe, an app writes startup lines, traffic and — after
+   SIGTERM — shutdown lines, both get SIGTERM at once (a co-located sidecar: the harder
+   case), and what was written is compared with what was indexed.
 """
 
 from __future__ import annotations
 
 import http.server
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +60,7 @@ def banner(text: str) -> None:
     print(f"\n=== {text}", flush=True)
 
 
-def main() -> int:
+def waitfor_demo() -> bool:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         marker = Path(tmp) / "migrated"
@@ -83,7 +87,100 @@ def main() -> int:
         print("$ waitfor " + " ".join(cmd[3:]), flush=True)
         failed = subprocess.run(cmd, check=False).returncode
         print(f"exit code {failed}", flush=True)
-    ok = ready == 0 and failed == 124
+    return ready == 0 and failed == 124
+
+
+APP = r"""
+import signal, sys, time
+out = open(sys.argv[1], "a", buffering=1)
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+for i in range(20):
+    out.write(f"startup: loading module {i}\n")
+i = 0
+while not stop:
+    out.write(f"GET /items/{i} 200 {3 + i % 7}ms\n"); i += 1; time.sleep(0.005)
+for j in range(30):
+    out.write(f"shutdown: closing connection {j}\n"); time.sleep(0.01)
+out.write("shutdown: bye\n")
+"""
+
+
+def http_json(url: str) -> dict:  # type: ignore[type-arg]
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        return json.loads(response.read())
+
+
+def logship_demo() -> bool:
+    import json
+
+    es_url = os.environ.get("ELASTICSEARCH_URL")
+    standin = None
+    if not es_url:
+        port = free_port()
+        es_url = f"http://127.0.0.1:{port}"
+        standin = subprocess.Popen([sys.executable, "-m", "agents.testing.elasticsearch",
+                                    "--port", str(port)], stderr=subprocess.DEVNULL)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        logs, data = Path(tmp) / "log-volume", Path(tmp) / "log-volume" / ".logship"
+        logs.mkdir()
+        log = logs / "app.log"
+        http = free_port()
+        try:
+            banner("init container: waitfor waits for Elasticsearch to be ready for writes")
+            target = f"{es_url}/_cluster/health#json=status:green,yellow"
+            subprocess.run([*WAITFOR, "--timeout", "30s", target], check=True)
+
+            banner("native sidecar: logship starts; the pod waits for its /readyz")
+            shipper = subprocess.Popen(
+                [sys.executable, "-m", "agents.logship", "--path", str(logs / "*.log"),
+                 "--es", es_url, "--data-dir", str(data), "--http-port", str(http),
+                 "--http-host", "127.0.0.1", "--log-format", "text", "--index", "demo-logs"],
+            )  # fmt: skip
+            subprocess.run([*WAITFOR, "--quiet", "--timeout", "30s",
+                            f"http://127.0.0.1:{http}/readyz"], check=True)  # fmt: skip
+
+            banner("the app runs: startup lines, traffic")
+            app = subprocess.Popen([sys.executable, "-c", APP, str(log)])
+            time.sleep(1.5)
+            banner("pod termination: SIGTERM to the app and to logship at the same moment")
+            app.send_signal(signal.SIGTERM)
+            shipper.send_signal(signal.SIGTERM)
+            app.wait(timeout=30)
+            code = shipper.wait(timeout=60)
+
+            written = log.read_text().splitlines()
+            docs = http_json(f"{es_url}/demo-logs/_search?size=10000")["hits"]["hits"]
+            indexed = [d["_source"]["message"] for d in docs]
+            missing = set(written) - set(indexed)
+            doubled = len(indexed) - len(set(indexed))
+            banner("written vs indexed")
+            rows = [
+                ("lines written by the app", len(written)),
+                ("  of them startup lines", sum(w.startswith("startup") for w in written)),
+                ("  of them shutdown lines (after SIGTERM)",
+                 sum(w.startswith("shutdown") for w in written)),
+                ("documents indexed", len(indexed)),
+                ("missing", len(missing)),
+                ("duplicated", doubled),
+                ("logship exit code", code),
+            ]  # fmt: skip
+            for label, value in rows:
+                print(f"  {label:<42} {value}")
+            print("  last line indexed:", json.dumps(indexed[-1] if indexed else None))
+            return code == 0 and not missing and doubled == 0 and len(indexed) == len(written)
+        finally:
+            if standin is not None:
+                standin.terminate()
+                standin.wait(timeout=10)
+
+
+def main() -> int:
+    ok = waitfor_demo()
+    ok = logship_demo() and ok
     banner("demo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
