@@ -30,3 +30,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except OptionError as exc:  # found while building (data dir, secrets files, patterns)
         log.error(f"configuration error: {exc}")
         return 2
+    except Exception as exc:
+        # A bug of ours, not a user mistake: say what and where, exit 1.
+        import traceback
+
+        log.error(
+            "internal error",
+            error=f"{type(exc).__name__}: {exc}",
+            stack="".join(traceback.format_exception(exc)[-3:]).strip(),
+        )
+        return 1
