@@ -6,6 +6,18 @@ logship keeps reading — in a co-located sidecar the app is still writing its s
 lines — until every file is at its end and none grew for `drain_quiet` (or until
 `drain_timeout`), ships it all, commits the registry and exits 0. A second signal
 commits what was acknowledged and exits at once.
+
+With `--template-file`, logship watches and reads its files at once — /readyz does not
+wait for Elasticsearch, and startup lines wait in the memory budget — but the pipeline
+sends nothing before the template is installed: an unreachable Elasticsearch is asked
+again with backoff, forever, as for bulk requests; a template it refuses ends logship
+with exit code 2 and a line naming the file and the reason.
+
+The registry forgets files that are gone, so rotation does not make it grow forever: a
+deleted file as soon as it was read to its end and everything from it was acknowledged;
+an entry whose file is neither open here, nor at its recorded path, nor seen by the last
+scan, once it was not updated for `FORGET_AFTER`. An entry whose file is still there is
+never forgotten.
 """
 
 from __future__ import annotations
@@ -28,14 +40,18 @@ from agents.logship.events import EventBuilder, parse_labels_file
 from agents.logship.harvester import Harvester
 from agents.logship.identity import identify
 from agents.logship.multiline import Joiner, MultilineError
-from agents.logship.output.deadletter import DeadLetterFile
+from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
+from agents.logship.output.template import TemplateRefused, install_template, load_template
 from agents.logship.pipeline import Pipeline
 from agents.logship.registry import Entry, Registry
 from agents.logship.server import StatusServer, render_metrics
 
 POLL = 0.25  # how often a harvester looks at its file without an inotify wake-up
 SAVE_EVERY = 1.0  # registry writes, at most this often (and at shutdown)
+# A vanished file's entry is kept this long after its last commit: a file renamed out of
+# sight and back, or a volume briefly unmounted, then keeps its place.
+FORGET_AFTER = 600.0
 
 
 class App:
@@ -52,7 +68,15 @@ class App:
         self.stop_now = False
         self._signals = 0
         self._wake_scanner = asyncio.Event()
+        self._stopping = asyncio.Event()  # set with stop_now
         self._first_scan = True
+        self._final_read = False  # drain: each harvester reads to its end once more and stops
+        self._seen: set[tuple[int, int]] = set()  # (dev, ino) of the files the last scan saw
+        # Files closed as inactive, by (dev, ino): (size, mtime, left over) then. A scan
+        # reopens one once it changed, not merely because it is still there; the drain also
+        # reopens those with bytes left after their last line, to ship them.
+        self._idle: dict[tuple[int, int], tuple[int, int, bool]] = {}
+        self.fatal: str | None = None  # a configuration error found while running
 
     # --- start-up -----------------------------------------------------------------------
 
@@ -74,6 +98,7 @@ class App:
         fields = dict(pair.split("=", 1) for pair in cfg.field)
         stream = tuple(cfg.data_stream.split(".", 1)) if cfg.data_stream else None
         json_mode = {"off": None, "root": "", "key": cfg.json_key}[cfg.json_lines]
+        self.template = load_template(cfg.template_file) if cfg.template_file else None
         self.builder = EventBuilder(
             fields=fields, json_mode=json_mode, timestamp_field=cfg.timestamp_field or None,
             env=self.env, labels=labels, data_stream=stream,  # type: ignore[arg-type]
@@ -92,7 +117,11 @@ class App:
         # The transport logs every dead-node timeout itself: our own lines say it once.
         logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
         self.sender = ElasticsearchSender(client_options(cfg))
-        self.dead_letter = DeadLetterFile(cfg.data_dir)
+        dead_letter_file = DeadLetterFile(cfg.data_dir)
+        self.dead_letter: DeadLetterFile | DeadLetterIndex = dead_letter_file
+        if cfg.dead_letter.startswith("index:"):
+            self.dead_letter = DeadLetterIndex(self.sender, cfg.dead_letter.split(":", 1)[1],
+                                               fallback=dead_letter_file, log=self.log)  # fmt: skip
         self.pipeline = Pipeline(
             self.sender,
             commit=self._commit,
@@ -133,7 +162,7 @@ class App:
                                   ready=lambda: self.ready, metrics=self._metrics)  # fmt: skip
             await server.setup()
         watcher = Watcher(self.config.paths, self._notified)
-        pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
+        pipeline_task = asyncio.create_task(self._ship(), name="pipeline")
         saver = asyncio.create_task(self._save_periodically(), name="registry-saver")
         try:
             for problem in watcher.start():
@@ -162,7 +191,22 @@ class App:
                 await server.cleanup()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
+        if self.fatal is not None:
+            raise OptionError(self.fatal)
         return 0
+
+    async def _ship(self) -> None:
+        """Install the index template, if any; then run the pipeline."""
+        if self.template is not None:
+            try:
+                await install_template(self.sender, self.template, self.log)
+            except TemplateRefused as exc:
+                self.fatal = str(exc)
+                self.stop_now = True
+                self._stopping.set()
+                self._wake_scanner.set()
+                return
+        await self.pipeline.run()
 
     def handle_signal(self, signum: int) -> None:
         self._signals += 1
@@ -172,6 +216,7 @@ class App:
             self.log.info("draining", signal=signal.Signals(signum).name)
         else:
             self.stop_now = True
+            self._stopping.set()
             self.log.warning("second signal: committing what was acknowledged and exiting")
         self._wake_scanner.set()
 
@@ -181,11 +226,14 @@ class App:
             self._loop.call_soon_threadsafe(self._on_change, path)
 
     def _on_change(self, path: str) -> None:
-        for harvester in self.harvesters.values():
-            if harvester.path == path:
-                harvester.wakeup.set()
-                return
-        self._wake_scanner.set()
+        owners = [h for h in self.harvesters.values() if h.path == path and not h.finished]
+        for harvester in owners:
+            harvester.wakeup.set()
+        # A harvester keeps the path of its file until it finished reading it after a
+        # rename: a new file at that path is the scanner's business (one stat, no rescan
+        # for each write to a file that is still where it was).
+        if not owners or not _still_at(path, owners):
+            self._wake_scanner.set()
 
     async def _watch_until_signal(self) -> None:
         while not (self.draining or self.stop_now):
@@ -201,12 +249,23 @@ class App:
         paths, problems = await asyncio.to_thread(scan, self.config.paths, self.config.exclude)
         for problem in problems:
             self.log.warning("skipping a path", error=problem)
+        seen: set[tuple[int, int]] = set()
         for path in paths:
             try:
                 info = os.stat(path)
             except OSError:
                 continue
-            key = self.by_inode.get((info.st_dev, info.st_ino))
+            inode = (info.st_dev, info.st_ino)
+            seen.add(inode)
+            idle = self._idle.get(inode)
+            if (
+                idle is not None
+                and idle[:2] == (info.st_size, info.st_mtime_ns)
+                and not (self.draining and idle[2])
+            ):
+                continue
+            self._idle.pop(inode, None)
+            key = self.by_inode.get(inode)
             if key is not None:
                 harvester = self.harvesters.get(key)
                 if harvester is not None and harvester.path != path and harvester.examine() == "ok":
@@ -215,6 +274,8 @@ class App:
                     harvester.wakeup.set()
                 continue
             self._open(path, info.st_size)
+        self._seen = seen
+        self._idle = {inode: state for inode, state in self._idle.items() if inode in seen}
         self._first_scan = False
 
     def _open(self, path: str, size: int) -> None:
@@ -265,7 +326,12 @@ class App:
         """One file's loop: read, look at the file, wait for more."""
         try:
             while not self.stop_now:
+                final = self._final_read
                 read = await h.read_available()
+                if final:  # drain: everything up to the end is read; ship the partial rest
+                    await h.finish()
+                    h.finished = True
+                    return
                 await h.flush_multiline_if_due()
                 state = h.examine()
                 if state == "truncated":
@@ -282,8 +348,20 @@ class App:
                     why = "deleted" if state == "deleted" else "rotated"
                     self.log.info("file closed", path=h.path, file_id=h.key, reason=why)
                     return
-                if not read and quiet >= self.config.close_inactive and not self.draining:
+                # Not while lines of it are unacknowledged: reopened, it would read them
+                # again from the committed offset, over ranges still in flight.
+                if (
+                    not read
+                    and quiet >= self.config.close_inactive
+                    and not self.draining
+                    and not self._unacknowledged(h)
+                ):
                     self.log.info("file closed", path=h.path, file_id=h.key, reason="inactive")
+                    info = os.fstat(h.fd)
+                    left_over = h.splitter.pending_bytes > 0 or bool(h.joiner and h.joiner.pending)
+                    self._idle[(info.st_dev, info.st_ino)] = (
+                        info.st_size, info.st_mtime_ns, left_over
+                    )  # fmt: skip
                     self._forget_harvester(h)
                     return
                 if read:
@@ -308,6 +386,34 @@ class App:
         self.tasks.pop(h.key, None)
         self.by_inode = {k: v for k, v in self.by_inode.items() if v != h.key}
 
+    def _unacknowledged(self, h: Harvester) -> int:
+        # track() hands back the file's existing ledger: _open() made one for every harvester
+        return self.pipeline.acks.track(h.key, h.generation, h.position).outstanding
+
+    async def _prune(self) -> None:
+        """Forget the files that are gone (see the module docstring)."""
+        for h in list(self.harvesters.values()):
+            if h.finished and h.fd >= 0 and _deleted(h.fd) and not self._unacknowledged(h):
+                self._forget_harvester(h)
+                self.pipeline.acks.forget(h.key, h.generation)
+                self.registry.forget(h.key)
+                self.log.info("file forgotten", path=h.path, file_id=h.key, reason="deleted")
+        cutoff = time.time() - FORGET_AFTER
+        held = set(self.by_inode) | self._seen
+        candidates = [e for e in self.registry.stale(cutoff)
+                      if e.key not in self.harvesters and (e.dev, e.ino) not in held]  # fmt: skip
+        if not candidates:
+            return
+        for entry in await asyncio.to_thread(_vanished, candidates):
+            if (
+                self.registry.get(entry.key) is entry
+                and entry.updated < cutoff
+                and entry.key not in self.harvesters
+            ):
+                self.registry.forget(entry.key)
+                self.log.info("file forgotten", path=entry.path, file_id=entry.key,
+                              reason="vanished")  # fmt: skip
+
     # --- shutdown -------------------------------------------------------------------------
 
     async def _drain(self) -> None:
@@ -318,16 +424,28 @@ class App:
         events_before = self.pipeline.stats.events_in
         while time.monotonic() < deadline and not self.stop_now:
             await self._scan()  # files created during shutdown count too
-            active = [h for h in self.harvesters.values() if not h.finished]
+            active = [h for key, h in self.harvesters.items()
+                      if not h.finished and not self.tasks[key].done()]  # fmt: skip
             quiet = all(time.monotonic() - h.last_growth >= cfg.drain_quiet for h in active)
             at_end = all(_at_end(h) for h in active)
             if quiet and at_end:
                 break
             await asyncio.sleep(0.05)
-        for harvester in list(self.harvesters.values()):
-            if not harvester.finished and harvester.fd >= 0:
-                await harvester.read_available()
-                await harvester.finish()
+        # Each harvester's own task reads the rest and its partial last line: never a second
+        # reader, which would hand over lines out of order. A task still waiting for memory
+        # at the deadline (Elasticsearch down, budget full) is cancelled where it stands;
+        # what it did not hand over was not committed, and the next start reads it again.
+        self._final_read = True
+        for harvester in self.harvesters.values():
+            harvester.wakeup.set()
+        running = [task for task in self.tasks.values() if not task.done()]
+        if running and not self.stop_now:
+            finished = asyncio.ensure_future(asyncio.wait(running))
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait((finished, stopping), timeout=max(0.0, deadline - time.monotonic()),
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            finished.cancel()
+            stopping.cancel()
         for task in self.tasks.values():
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
@@ -365,6 +483,7 @@ class App:
     async def _save_periodically(self) -> None:
         while True:
             await asyncio.sleep(SAVE_EVERY)
+            await self._prune()
             await asyncio.to_thread(self._save, "periodic")
 
     def _save(self, when: str) -> None:
@@ -390,6 +509,38 @@ def _at_end(h: Harvester) -> bool:
         return os.fstat(h.fd).st_size <= h.position
     except OSError:
         return True
+
+
+def _still_at(path: str, harvesters: list[Harvester]) -> bool:
+    """Whether `path` names the file one of `harvesters` reads."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    return any((h.id.dev, h.id.ino) == (info.st_dev, info.st_ino) for h in harvesters)
+
+
+def _deleted(fd: int) -> bool:
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return False
+
+
+def _vanished(entries: list[Entry]) -> list[Entry]:
+    """The entries whose file is no longer at their path (runs in a thread: stat may block)."""
+    gone = []
+    for entry in entries:
+        try:
+            info = os.stat(entry.path)
+        except (FileNotFoundError, NotADirectoryError):
+            gone.append(entry)
+            continue
+        except OSError:
+            continue  # cannot tell (permissions, I/O): keep it
+        if (info.st_dev, info.st_ino) != (entry.dev, entry.ino):
+            gone.append(entry)
+    return gone
 
 
 def _after_last_newline(fd: int, size: int) -> int:

@@ -13,6 +13,9 @@ import stat
 from collections.abc import Callable, Iterable
 
 _MAGIC = set("*?[")
+# A file opened or closed without writing did not change: logship's own reads cause these,
+# and waking the scanner for them would reopen a file right after closing it as inactive.
+_READ_ONLY = {"opened", "closed_no_write"}
 
 
 def static_root(pattern: str) -> tuple[str, bool]:
@@ -69,6 +72,8 @@ class Watcher:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in _READ_ONLY:
+                    return
                 if not event.is_directory or event.event_type == "created":
                     notify(str(event.src_path))
                     dest = getattr(event, "dest_path", "")

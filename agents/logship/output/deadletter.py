@@ -1,7 +1,13 @@
-"""Events Elasticsearch refused for good, kept as JSON lines in the data directory.
+"""Where events Elasticsearch refused for good go: a file in the data directory, or an index.
 
-Each line holds the reason, where the event came from and the document itself, so it can
-be fixed and re-sent by hand; nothing refused is ever silently dropped.
+`DeadLetterFile` keeps them as JSON lines in `<data-dir>/dead-letter.ndjson`, with the
+reason, where the event came from and the document itself, so it can be fixed and re-sent
+by hand. `DeadLetterIndex` (`--dead-letter index:NAME`) writes them to an index instead,
+wrapped so that they cannot fail the mapping again: the refused document is one string,
+`event.original`. The wrapper keeps the event's deterministic `_id`, so a dead letter sent
+twice (a crash before the commit) is stored once. When the index refuses the wrapper too,
+or a single event is too big for any request, it goes to the file: nothing refused is ever
+silently dropped.
 """
 
 from __future__ import annotations
@@ -10,9 +16,21 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Protocol
 
-from agents.logship.bulk import Event, ItemResult
+from agents._backoff import Backoff
+from agents._log import Logger
+from agents.logship.bulk import (
+    Event,
+    ItemResult,
+    RequestVerdict,
+    Verdict,
+    build_body,
+    classify_request_status,
+    classify_response,
+)
 from agents.logship.events import iso
+from agents.logship.output.elasticsearch import Answer, SendFailed
 
 FILENAME = "dead-letter.ndjson"
 
@@ -22,7 +40,7 @@ class DeadLetterFile:
         self.path = directory / FILENAME
         self._lock = asyncio.Lock()
 
-    async def write(self, event: Event, result: ItemResult) -> None:
+    async def write(self, event: Event, result: ItemResult, *, index_error: str = "") -> None:
         record = {
             "@timestamp": iso(time.time()),
             "reason": result.reason,
@@ -33,6 +51,8 @@ class DeadLetterFile:
             "log": {"file": {"path": event.path}, "offset": event.offset},
             "document": event.doc.decode("utf-8", "replace"),
         }
+        if index_error:  # why the dead-letter index did not take it either
+            record["dead_letter_index_error"] = index_error
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
         async with self._lock:
             await asyncio.to_thread(self._append, line)
@@ -40,3 +60,91 @@ class DeadLetterFile:
     def _append(self, line: bytes) -> None:
         with open(self.path, "ab") as fh:
             fh.write(line)
+
+
+def wrap(event: Event, result: ItemResult, index: str, now: float) -> Event:
+    """The dead letter as a document of its own, for `index`, with the event's `_id`.
+
+    Only strings and one integer at fixed ECS names: whatever broke the original
+    document's mapping is inside `event.original`, which is never parsed.
+    """
+    doc = {
+        "@timestamp": iso(now),
+        "event": {"kind": "pipeline_error", "original": event.doc.decode("utf-8", "replace")},
+        "error": {
+            "type": result.error_type or f"http_{result.status}",
+            "message": result.reason,
+            "code": str(result.status),
+        },
+        "log": {"file": {"path": event.path}, "offset": event.offset},
+        "labels": {"target_index": event.index, "target_id": event.id},
+    }
+    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return Event(event.key, event.generation, event.offset, event.end, index, body, event.path)
+
+
+class Sender(Protocol):
+    async def send(self, body: bytes) -> Answer: ...
+
+
+class DeadLetterIndex:
+    """Dead letters to an index; the file when the index refuses them for good.
+
+    No answer, 429 and 5xx are retried with backoff for as long as they last, as for any
+    event: the refused event is not acknowledged (and its file does not move on) until its
+    dead letter is stored somewhere.
+    """
+
+    def __init__(
+        self,
+        sender: Sender,
+        index: str,
+        *,
+        fallback: DeadLetterFile,
+        log: Logger,
+        retry_base: float = 0.1,
+        retry_cap: float = 30.0,
+    ) -> None:
+        self.sender, self.index, self.fallback, self.log = sender, index, fallback, log
+        self.retry_base, self.retry_cap = retry_base, retry_cap
+
+    async def write(self, event: Event, result: ItemResult) -> None:
+        letter = wrap(event, result, self.index, time.time())
+        body = build_body([letter])
+        backoff = Backoff(self.retry_base, self.retry_cap)
+        while True:
+            try:
+                answer = await self.sender.send(body)
+            except SendFailed as exc:
+                await self._pause(backoff, str(exc))
+                continue
+            refused = self._refusal(answer)
+            if refused is None:
+                return
+            if refused:
+                self.log.error(
+                    "dead-letter index refused the event too: written to the dead-letter file",
+                    index=self.index, path=event.path, offset=event.offset, error=refused[:300],
+                )  # fmt: skip
+                await self.fallback.write(event, result, index_error=refused)
+                return
+            await self._pause(backoff, f"HTTP {answer.status}")
+
+    def _refusal(self, answer: Answer) -> str | None:
+        """None: stored; "": try again later; else why the index will never take it."""
+        if answer.status != 200:
+            if classify_request_status(answer.status) is RequestVerdict.SPLIT:
+                return f"HTTP {answer.status} for the dead letter alone"
+            return ""
+        (item,) = classify_response(answer.body, 1)
+        if item.verdict is Verdict.STORED:
+            return None
+        if item.verdict is Verdict.DEAD:
+            return f"{item.status} {item.error_type}: {item.reason}".strip()
+        return ""
+
+    async def _pause(self, backoff: Backoff, why: str) -> None:
+        delay = backoff.next()
+        self.log.warning("dead letter not stored yet", index=self.index, error=why,
+                         retry_in=round(delay, 3))  # fmt: skip
+        await asyncio.sleep(delay)

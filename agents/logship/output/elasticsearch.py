@@ -7,6 +7,7 @@ switched off: the pipeline decides what to retry, when, and how often.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,18 @@ class ElasticsearchSender:
         self.client = AsyncElasticsearch(**options)
 
     async def send(self, body: bytes) -> Answer:
+        return await self._call(self.client.bulk(operations=body))
+
+    async def put_template(self, name: str, body: dict[str, Any]) -> Answer:
+        """PUT /_index_template/<name> with `body`."""
+        return await self._call(self.client.indices.put_index_template(name=name, body=body))
+
+    async def _call(self, request: Awaitable[Any]) -> Answer:
         from elastic_transport import TransportError
         from elasticsearch import ApiError
 
         try:
-            response = await self.client.bulk(operations=body)
+            response = await request
         except ApiError as exc:  # an HTTP answer that is not 2xx
             return Answer(exc.meta.status, exc.body)
         except TransportError as exc:  # no answer: connection, timeout, TLS
