@@ -484,7 +484,14 @@ class App:
         while True:
             await asyncio.sleep(SAVE_EVERY)
             await self._prune()
-            await asyncio.to_thread(self._save, "periodic")
+            # Serialised here, on the loop that changes the entries; written in a thread.
+            data = self.registry.snapshot()
+            if data is not None:
+                try:
+                    await asyncio.to_thread(self.registry.write, data)
+                except OSError as exc:
+                    self.log.error("registry not saved: will retry", when="periodic",
+                                   error=exc.strerror)  # fmt: skip
 
     def _save(self, when: str) -> None:
         try:

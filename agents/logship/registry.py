@@ -139,16 +139,32 @@ class Registry:
     def save(self) -> bool:
         """Write if anything changed; returns whether it wrote. OSError (ENOSPC…) propagates
         and the registry stays dirty, so the next save tries again."""
-        if not self.dirty:
+        data = self.snapshot()
+        if data is None:
             return False
+        self.write(data)
+        return True
+
+    def snapshot(self) -> bytes | None:
+        """The current state as file content, or None when nothing changed. Call it where
+        the entries are changed (the event loop); `write` may then run in a thread."""
+        if not self.dirty:
+            return None
         document = {
             "version": FORMAT_VERSION,
             "written": time.time(),
             "entries": [entry.to_json() for entry in self.entries.values()],
         }
-        write_atomic(self.path, json.dumps(document, separators=(",", ":")).encode())
         self.dirty = False
-        return True
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    def write(self, data: bytes) -> None:
+        """Store a snapshot durably; on failure the registry is marked dirty again."""
+        try:
+            write_atomic(self.path, data)
+        except OSError:
+            self.dirty = True
+            raise
 
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)

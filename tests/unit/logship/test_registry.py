@@ -126,3 +126,25 @@ def test_forget_and_stale(tmp_path: Path) -> None:
     assert [e.key for e in reg.stale(older_than=1000.0)] == ["old"]
     reg.forget("old")
     assert list(reg.entries) == ["new"]
+
+
+def test_snapshot_then_write_in_two_steps(tmp_path: Path) -> None:
+    reg = Registry(tmp_path)
+    reg.put(entry("a", 10))
+    data = reg.snapshot()
+    assert data is not None and not reg.dirty
+    reg.put(entry("b", 20))  # changed after the snapshot: stays dirty for the next one
+    reg.write(data)
+    assert reg.dirty
+    assert set(parse((tmp_path / FILENAME).read_bytes())) == {"a"}
+    assert reg.snapshot() is not None
+
+
+def test_a_failed_write_marks_it_dirty_again(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "missing-dir")
+    reg.put(entry())
+    data = reg.snapshot()
+    assert data is not None and not reg.dirty
+    with pytest.raises(FileNotFoundError):
+        reg.write(data)
+    assert reg.dirty
