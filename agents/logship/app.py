@@ -38,7 +38,7 @@ from agents.logship.bulk import Event, ItemResult
 from agents.logship.discovery import Watcher, scan
 from agents.logship.events import EventBuilder, parse_labels_file
 from agents.logship.harvester import Harvester
-from agents.logship.identity import identify
+from agents.logship.identity import FileId, identify
 from agents.logship.multiline import Joiner, MultilineError
 from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
@@ -322,6 +322,44 @@ class App:
         self.tasks[file_id.key] = asyncio.create_task(self._harvest(harvester), name=path)
         self.log.info("file opened", path=path, file_id=file_id.key, offset=entry.offset)
 
+    async def _truncated(self, h: Harvester) -> bool:
+        """Read a truncated file again from 0, under the identity a restart would give it.
+
+        With a new first line the file is a new identity (so a logship started later finds
+        the same one and resumes instead of shipping it all again); with the same first
+        line it stays the same identity in a new generation, so its new lines get new ids.
+        Returns False when logship stops before the new first line is complete.
+        """
+        while (head := h.new_head(final=self._final_read)) is None:
+            if self.stop_now or self._final_read:
+                return False
+            await wait_event(h.wakeup, POLL)
+            h.wakeup.clear()
+        old_key = h.key
+        if head == h.id.head:
+            generation = self.registry.restart(old_key)
+            self.pipeline.track(old_key, generation, 0)
+            h.restart(generation)
+        else:
+            new_id = FileId(h.id.dev, h.id.ino, head)
+            entry = self.registry.get(new_id.key)
+            if entry is None:
+                entry = Entry(new_id.key, dev=new_id.dev, ino=new_id.ino, head=head,
+                              path=h.path)  # fmt: skip
+                self.registry.put(entry)
+            else:
+                self.registry.restart(new_id.key)
+            self.registry.forget(old_key)  # its content is gone
+            generation = entry.generation
+            self.pipeline.track(new_id.key, generation, 0)
+            h.adopt(new_id, generation)
+            self.harvesters[new_id.key] = self.harvesters.pop(old_key)
+            self.tasks[new_id.key] = self.tasks.pop(old_key)
+            self.by_inode[(new_id.dev, new_id.ino)] = new_id.key
+        self.log.warning("file truncated: reading it again from the start", path=h.path,
+                         file_id=h.key, generation=generation)  # fmt: skip
+        return True
+
     async def _harvest(self, h: Harvester) -> None:
         """One file's loop: read, look at the file, wait for more."""
         try:
@@ -335,11 +373,8 @@ class App:
                 await h.flush_multiline_if_due()
                 state = h.examine()
                 if state == "truncated":
-                    generation = self.registry.restart(h.key)
-                    self.pipeline.track(h.key, generation, 0)
-                    h.restart(generation)
-                    self.log.warning("file truncated: reading it again from the start",
-                                     path=h.path, file_id=h.key, generation=generation)  # fmt: skip
+                    if not await self._truncated(h):
+                        return
                     continue
                 quiet = time.monotonic() - h.last_growth
                 if state in ("deleted", "moved") and not read and quiet >= self.config.drain_quiet:

@@ -144,6 +144,19 @@ class Harvester:
             self.joiner.flush()  # what was pending belonged to the old content
         self.flags = ("truncated",)
 
+    def adopt(self, file_id: FileId, generation: int) -> None:
+        """Truncated and rewritten with another first line: it is now that file, from 0."""
+        self.id, self.key = file_id, file_id.key
+        self.restart(generation)
+
+    def new_head(self, *, final: bool = False) -> str | None:
+        """The hash of the file's current first line (None while it is incomplete)."""
+        first = os.pread(self.fd, HEAD_LIMIT, 0)
+        head = head_of(first)
+        if head is None and final and first:
+            head = head_of(first + b"\n")
+        return head
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)

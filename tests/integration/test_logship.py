@@ -287,3 +287,34 @@ def test_bad_configuration_exits_2_naming_the_field(args: list[str], message: st
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert json.loads(result.stderr.splitlines()[-1])["log.level"] == "error"
+
+
+@pytest.mark.parametrize("same_first_line", [False, True])
+def test_copytruncate_then_restart_ships_every_line_once(
+    es: StandInProcess, tmp: Path, same_first_line: bool
+) -> None:
+    log = tmp / "logs" / "app.log"
+    header = ["=== app v1 starting ==="]
+    before = [f"before {i}" for i in range(200)]
+    write_lines(log, header + before)
+    shipper = Logship(es, tmp, glob="app.log").start()
+    wait_for(lambda: sum(es.messages().values()) == 201)
+    # copytruncate: the copy is outside the glob, the live file starts again
+    (tmp / "logs" / "app.log.1").write_bytes(log.read_bytes())
+    os.truncate(log, 0)
+    after = (header if same_first_line else []) + [f"after {i}" for i in range(100)]
+    write_lines(log, after)
+    wait_for(lambda: sum(es.messages().values()) == 201 + len(after))
+    code, _ = shipper.stop()
+    assert code == 0
+    later = [f"later {i}" for i in range(50)]
+    write_lines(log, later)
+    shipper = Logship(es, tmp, glob="app.log").start()  # a restart must resume, not redo
+    code, _ = shipper.stop()
+    assert code == 0
+    got = es.messages()
+    if same_first_line:  # the header line was written twice, once per content
+        assert got.pop(header[0]) == 2
+        exactly_once(got, before + after[1:] + later)
+    else:
+        exactly_once(got, header + before + after + later)
