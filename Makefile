@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test test-slow test-all demo lint bench system-deps clean
+.PHONY: test test-slow test-all demo lint bench bench-logship system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/waitfor_bench.py
+
+# ~5 minutes; fetches syslog-ng from Debian's packages into ~/.cache on first use.
+bench-logship: $(STAMP)
+	$(BIN)/python benchmarks/logship_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info .demo
