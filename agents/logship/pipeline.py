@@ -65,7 +65,7 @@ class Pipeline:
         log: Logger,
         batch_docs: int = 2000,
         batch_bytes: int = 5 * 1024 * 1024,
-        flush_interval: float = 1.0,
+        flush_interval: float = 0.1,
         max_in_flight: int = 4,
         queue_bytes: int = 64 * 1024 * 1024,
         retry_base: float = 0.1,
