@@ -76,6 +76,7 @@ class App:
         # reopens one once it changed, not merely because it is still there; the drain also
         # reopens those with bytes left after their last line, to ship them.
         self._idle: dict[tuple[int, int], tuple[int, int, bool]] = {}
+        self._reported: set[str] = set()
         self.fatal: str | None = None  # a configuration error found while running
 
     # --- start-up -----------------------------------------------------------------------
@@ -116,7 +117,7 @@ class App:
             self.log.warning("TLS verification of Elasticsearch disabled (--insecure)")
         # The transport logs every dead-node timeout itself: our own lines say it once.
         logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
-        self.sender = ElasticsearchSender(client_options(cfg))
+        self.sender = ElasticsearchSender(client_options(cfg))  # raises OptionError
         dead_letter_file = DeadLetterFile(cfg.data_dir)
         self.dead_letter: DeadLetterFile | DeadLetterIndex = dead_letter_file
         if cfg.dead_letter.startswith("index:"):
@@ -160,7 +161,13 @@ class App:
         if self.config.http_port:
             server = StatusServer(self.config.http_host, self.config.http_port,
                                   ready=lambda: self.ready, metrics=self._metrics)  # fmt: skip
-            await server.setup()
+            try:
+                await server.setup()
+            except OSError as exc:
+                await self.sender.close()
+                where = f"{self.config.http_host}:{self.config.http_port}"
+                problem = f"cannot listen on {where}: {exc.strerror}"
+                raise OptionError(f"--http-port: {problem}") from None
         watcher = Watcher(self.config.paths, self._notified)
         pipeline_task = asyncio.create_task(self._ship(), name="pipeline")
         saver = asyncio.create_task(self._save_periodically(), name="registry-saver")
@@ -248,7 +255,9 @@ class App:
         self._loop = asyncio.get_running_loop()
         paths, problems = await asyncio.to_thread(scan, self.config.paths, self.config.exclude)
         for problem in problems:
-            self.log.warning("skipping a path", error=problem)
+            if problem not in self._reported:  # once per path, not once per scan
+                self._reported.add(problem)
+                self.log.warning("skipping a path", error=problem)
         seen: set[tuple[int, int]] = set()
         for path in paths:
             try:
@@ -287,7 +296,7 @@ class App:
                 self.waiting_for_first_line.add(path)
             return
         try:
-            file_id = identify(fd)
+            file_id = identify(fd, final=self._final_read)
         except OSError as exc:
             os.close(fd)
             self.log.warning("cannot read", path=path, error=exc.strerror)
@@ -428,6 +437,13 @@ class App:
     async def _prune(self) -> None:
         """Forget the files that are gone (see the module docstring)."""
         for h in list(self.harvesters.values()):
+            if h.finished and h.fd >= 0 and not _deleted(h.fd) and not self._unacknowledged(h):
+                # Rotated away and read to its end: let go of the descriptor; the registry
+                # keeps its offset, and an unchanged file is not opened again.
+                info = os.fstat(h.fd)
+                self._idle[(info.st_dev, info.st_ino)] = (info.st_size, info.st_mtime_ns, False)
+                self._forget_harvester(h)
+                continue
             if h.finished and h.fd >= 0 and _deleted(h.fd) and not self._unacknowledged(h):
                 self._forget_harvester(h)
                 self.pipeline.acks.forget(h.key, h.generation)
@@ -471,6 +487,7 @@ class App:
         # at the deadline (Elasticsearch down, budget full) is cancelled where it stands;
         # what it did not hand over was not committed, and the next start reads it again.
         self._final_read = True
+        await self._scan()  # files holding only a partial first line open now, as final
         for harvester in self.harvesters.values():
             harvester.wakeup.set()
         running = [task for task in self.tasks.values() if not task.done()]
@@ -520,10 +537,10 @@ class App:
             await asyncio.sleep(SAVE_EVERY)
             await self._prune()
             # Serialised here, on the loop that changes the entries; written in a thread.
-            data = self.registry.snapshot()
-            if data is not None:
+            snapshot = self.registry.snapshot()
+            if snapshot is not None:
                 try:
-                    await asyncio.to_thread(self.registry.write, data)
+                    await asyncio.to_thread(self.registry.write, snapshot)
                 except OSError as exc:
                     self.log.error("registry not saved: will retry", when="periodic",
                                    error=exc.strerror)  # fmt: skip

@@ -246,9 +246,17 @@ def validate(values: dict[str, Any]) -> None:
             raise OptionError(f"--es: {_redact_url(url)!r} is not an http(s):// URL")
     if values["data_dir"] is None:
         raise OptionError("--data-dir: give a directory for the registry (on the shared volume)")
-    for name in ("batch_docs", "max_in_flight", "multiline_max_lines", "max_line_bytes"):
+    for name in ("batch_docs", "max_in_flight", "multiline_max_lines", "max_line_bytes",
+                 "batch_bytes"):  # fmt: skip
         if values[name] < 1:
             raise OptionError(f"{flag(name)}: must be at least 1")
+    for name in ("request_timeout", "scan_interval", "flush_interval", "drain_quiet"):
+        if values[name] <= 0:
+            raise OptionError(f"{flag(name)}: must be greater than 0")
+    if not values["data_stream"]:
+        problem = index_problem(values["index"])
+        if problem:
+            raise OptionError(f"--index: {problem}")
     if values["queue_bytes"] < values["batch_bytes"]:
         raise OptionError("--queue-bytes: must be at least --batch-bytes")
     for pair in values["field"]:
@@ -276,6 +284,23 @@ def validate(values: dict[str, Any]) -> None:
         raise OptionError("--key-file: needs --cert-file too")
     if not 0 <= values["http_port"] < 65536:
         raise OptionError(f"--http-port: {values['http_port']} is not a port")
+
+
+def index_problem(pattern: str) -> str | None:
+    """Why Elasticsearch would refuse every index this strftime pattern names, or None."""
+    import time
+
+    name = time.strftime(pattern, time.gmtime(0))
+    if "%" in name:
+        return f"{pattern!r} has an unknown % pattern (it gives {name!r})"
+    if name != name.lower():
+        return f"{name!r}: index names must be lower case"
+    if not name or name[0] in "-_+" or name in (".", "..") or len(name.encode()) > 255:
+        return f"{name!r} is not a valid index name"
+    bad = set(name) & set('\\/*?"<>| ,#:')
+    if bad:
+        return f"{name!r} contains {''.join(sorted(bad))!r}, not allowed in index names"
+    return None
 
 
 def _redact_url(url: str) -> str:

@@ -191,13 +191,18 @@ class Pipeline:
                 continue
             results = classify_response(answer.body, len(events))
             retry: list[tuple[Event, ItemResult]] = []
+            dead: list[tuple[Event, ItemResult]] = []
             for event, result in zip(events, results, strict=True):
                 if result.verdict is Verdict.STORED:
                     await self._ack(event)
                 elif result.verdict is Verdict.DEAD:
-                    await self._dead(event, result)
+                    dead.append((event, result))
                 else:
                     retry.append((event, result))
+            for event, result in dead:
+                await self._dead(event, result)
+            if len(retry) < len(events):
+                backoff.reset()  # progress: the next wait starts short again
             if not retry:
                 return
             first = retry[0][1]
@@ -230,7 +235,20 @@ class Pipeline:
         await asyncio.sleep(delay)
 
     async def _dead(self, event: Event, result: ItemResult) -> None:
-        await self.dead_letter(event, result)
+        """Keep a refused event in the dead letter, retrying until it is kept (a full or
+        read-only data dir must not lose it, nor stop the rest of its batch)."""
+        backoff = Backoff(self.retry_base, self.retry_cap)
+        while True:
+            try:
+                await self.dead_letter(event, result)
+                break
+            except Exception as exc:
+                delay = backoff.next()
+                self.log.error(
+                    "dead letter not written: retrying",
+                    error=str(exc), path=event.path, offset=event.offset, retry_in=round(delay, 3),
+                )  # fmt: skip
+                await asyncio.sleep(delay)
         self.stats.dead_lettered += 1
         await self._ack(event)
 

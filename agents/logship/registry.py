@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,11 @@ class Registry:
         self.path = directory / FILENAME
         self.entries: dict[str, Entry] = {}
         self.dirty = False
+        # A periodic write in a thread and the final one at shutdown must not interleave
+        # (they share the tmp file), nor may an older snapshot be written after a newer.
+        self._write_lock = threading.Lock()
+        self._snapshots = 0
+        self._written = 0
 
     def load(self) -> list[str]:
         """Read the durable copy; returns warnings (empty when all was well)."""
@@ -139,13 +145,13 @@ class Registry:
     def save(self) -> bool:
         """Write if anything changed; returns whether it wrote. OSError (ENOSPC…) propagates
         and the registry stays dirty, so the next save tries again."""
-        data = self.snapshot()
-        if data is None:
+        snapshot = self.snapshot()
+        if snapshot is None:
             return False
-        self.write(data)
+        self.write(snapshot)
         return True
 
-    def snapshot(self) -> bytes | None:
+    def snapshot(self) -> tuple[int, bytes] | None:
         """The current state as file content, or None when nothing changed. Call it where
         the entries are changed (the event loop); `write` may then run in a thread."""
         if not self.dirty:
@@ -156,15 +162,22 @@ class Registry:
             "entries": [entry.to_json() for entry in self.entries.values()],
         }
         self.dirty = False
-        return json.dumps(document, separators=(",", ":")).encode()
+        self._snapshots += 1
+        return self._snapshots, json.dumps(document, separators=(",", ":")).encode()
 
-    def write(self, data: bytes) -> None:
-        """Store a snapshot durably; on failure the registry is marked dirty again."""
-        try:
-            write_atomic(self.path, data)
-        except OSError:
-            self.dirty = True
-            raise
+    def write(self, snapshot: tuple[int, bytes]) -> None:
+        """Store a snapshot durably (skipped if a newer one is already stored); on failure
+        the registry is marked dirty again."""
+        number, data = snapshot
+        with self._write_lock:
+            if number <= self._written:
+                return
+            try:
+                write_atomic(self.path, data)
+            except OSError:
+                self.dirty = True
+                raise
+            self._written = number
 
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)

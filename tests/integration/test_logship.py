@@ -318,3 +318,88 @@ def test_copytruncate_then_restart_ships_every_line_once(
         exactly_once(got, before + after[1:] + later)
     else:
         exactly_once(got, header + before + after + later)
+
+
+def test_a_file_holding_only_a_partial_first_line_ships_at_drain(
+    es: StandInProcess, tmp: Path
+) -> None:
+    (tmp / "logs" / "crash.log").write_text("panic: no newline before the crash")
+    shipper = Logship(es, tmp).start()
+    code, _ = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), ["panic: no newline before the crash"])
+
+
+def test_rotated_files_are_let_go_once_read(es: StandInProcess, tmp: Path) -> None:
+    log = tmp / "logs" / "app.log"
+    shipper = Logship(es, tmp, glob="app.log").start()
+    expected = []
+    for part in range(10):
+        lines = [f"part {part} line {i}" for i in range(50)]
+        write_lines(log, lines)
+        expected += lines
+        time.sleep(0.1)
+        log.rename(tmp / "logs" / f"app.log.{part}")  # kept, outside the glob
+
+    def files_open() -> float:
+        url = f"http://127.0.0.1:{shipper.http}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        (sample,) = [ln for ln in text.splitlines() if ln.startswith("logship_files_open ")]
+        return float(sample.split()[1])
+
+    wait_for(lambda: sum(es.messages().values()) == 500)
+    wait_for(lambda: files_open() == 0)
+    code, _ = shipper.stop()
+    assert code == 0
+    exactly_once(es.messages(), expected)
+
+
+def test_a_dangling_link_is_reported_once(es: StandInProcess, tmp: Path) -> None:
+    (tmp / "logs" / "dangling.log").symlink_to(tmp / "nowhere")
+    write_lines(tmp / "logs" / "app.log", ["hello"])
+    shipper = Logship(es, tmp, "--scan-interval", "100ms").start()
+    time.sleep(1.0)
+    code, events = shipper.stop()
+    assert code == 0
+    assert sum(e["message"] == "skipping a path" for e in events) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--es", "https://127.0.0.1:1", "--ca-file", "/nonexistent.pem"],
+            "--ca-file: cannot read",
+        ),
+        (["--es", "http://127.0.0.1:1", "--ca-file", "/etc/hostname"], "--ca-file: TLS files need"),
+        (["--es", "https://127.0.0.1:1", "--ca-file", "/etc/hostname"], "--ca-file: unusable"),
+        (["--es", "http://127.0.0.1:1", "--index", "BAD"], "--index: 'BAD': index names must"),
+        (
+            ["--es", "http://127.0.0.1:1", "--scan-interval", "0"],
+            "--scan-interval: must be greater",
+        ),
+    ],
+)
+def test_bad_tls_and_value_options_exit_2(tmp: Path, extra: list[str], message: str) -> None:
+    args = ["--path", str(tmp / "logs" / "*.log"), "--data-dir", str(tmp / "data"), *extra]
+    result = subprocess.run([PY, "-m", "agents.logship", *args], capture_output=True,
+                            text=True, timeout=30, check=False)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_a_busy_status_port_exits_2(es: StandInProcess, tmp: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [PY, "-m", "agents.logship", "--path", str(tmp / "logs" / "*.log"), "--es", es.url,
+             "--data-dir", str(tmp / "data"), "--http-host", "127.0.0.1", "--http-port",
+             str(port)], capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "--http-port: cannot listen on" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -183,3 +183,22 @@ async def test_memory_budget_holds_while_elasticsearch_is_down(es: StandIn) -> N
         await h.settle(limit=30)
     assert peak > budget // 2
     assert es.count("logs") == 5000
+
+
+async def test_a_failing_dead_letter_is_retried_and_blocks_nothing_else(es: StandIn) -> None:
+    es.fail_items(400, count=1)
+    async with Harness(es, batch_docs=10) as h:
+        failures = [OSError(28, "No space left on device")] * 2
+
+        async def flaky(event: Event, result: ItemResult) -> None:
+            if failures:
+                raise failures.pop()
+            h.dead.append((event, result))
+
+        h.pipeline.dead_letter = flaky
+        end = await h.feed(10)
+        await h.settle()
+    assert len(h.dead) == 1  # written once the disk had room again
+    assert es.count("logs") == 9
+    assert h.commits[("file-a", 0)] == end
+    assert "dead letter not written: retrying" in h.log_stream.getvalue()

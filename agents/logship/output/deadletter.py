@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Protocol
@@ -58,8 +59,11 @@ class DeadLetterFile:
             await asyncio.to_thread(self._append, line)
 
     def _append(self, line: bytes) -> None:
+        # Durable before the event's offset may be committed past it.
         with open(self.path, "ab") as fh:
             fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def wrap(event: Event, result: ItemResult, index: str, now: float) -> Event:

@@ -55,6 +55,18 @@ def client_options(config: Any) -> dict[str, Any]:
     token = _read_secret(config.bearer_token_file, "bearer-token") or config.bearer_token
     if token:
         options["bearer_auth"] = token
+    tls_files = {"ca-file": config.ca_file, "cert-file": config.cert_file,
+                 "key-file": config.key_file}  # fmt: skip
+    for flag, path in tls_files.items():
+        if path is None:
+            continue
+        if not all(url.startswith("https://") for url in config.es):
+            raise OptionError(f"--{flag}: TLS files need https:// URLs in --es")
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise OptionError(f"--{flag}: cannot read {path}: {exc.strerror}") from None
     if config.ca_file:
         options["ca_certs"] = str(config.ca_file)
     if config.cert_file:
@@ -66,9 +78,16 @@ def client_options(config: Any) -> dict[str, Any]:
 
 class ElasticsearchSender:
     def __init__(self, options: dict[str, Any]) -> None:
+        import ssl
+
         from elasticsearch import AsyncElasticsearch
 
-        self.client = AsyncElasticsearch(**options)
+        try:
+            self.client = AsyncElasticsearch(**options)
+        except (ValueError, ssl.SSLError, OSError) as exc:
+            # Bad certificate or key files show only here, when the client loads them.
+            which = "--cert-file/--key-file" if "client_cert" in options else "--ca-file"
+            raise OptionError(f"{which}: unusable for TLS: {exc}") from None
 
     async def send(self, body: bytes) -> Answer:
         return await self._call(self.client.bulk(operations=body))
