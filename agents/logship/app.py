@@ -44,7 +44,7 @@ from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
 from agents.logship.output.template import TemplateRefused, install_template, load_template
 from agents.logship.pipeline import Pipeline
-from agents.logship.registry import Entry, Registry
+from agents.logship.registry import Entry, Registry, tail_of
 from agents.logship.server import StatusServer, render_metrics
 
 POLL = 0.25  # how often a harvester looks at its file without an inotify wake-up
@@ -314,8 +314,12 @@ class App:
             entry = Entry(file_id.key, dev=file_id.dev, ino=file_id.ino, head=file_id.head,
                           path=path, offset=start)  # fmt: skip
             self.registry.put(entry)
-        elif entry.offset > size:
-            self.registry.restart(file_id.key)  # truncated while logship was away
+        elif entry.offset > size or (entry.tail and tail_of(fd, entry.offset) != entry.tail):
+            # Truncated, or rewritten past the old offset with the same first line, while
+            # logship was away: what it held is gone; read what is there from the start.
+            self.registry.restart(file_id.key)
+            self.log.warning("file rewritten while logship was away: reading it from the start",
+                             path=path, file_id=file_id.key)  # fmt: skip
         self.pipeline.track(file_id.key, entry.generation, entry.offset)
         harvester = Harvester(
             path, fd, file_id,
@@ -523,7 +527,12 @@ class App:
         entry = self.registry.get(key)
         if entry is not None and entry.generation == generation:
             harvester = self.harvesters.get(key)
-            self.registry.commit(key, offset, path=harvester.path if harvester else None)
+            tail = ""
+            if harvester is not None and harvester.fd >= 0:
+                with contextlib.suppress(OSError):
+                    tail = tail_of(harvester.fd, offset)
+            self.registry.commit(key, offset, path=harvester.path if harvester else None,
+                                 tail=tail)  # fmt: skip
 
     async def _dead(self, event: Event, result: ItemResult) -> None:
         self.log.error(

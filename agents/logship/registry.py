@@ -9,6 +9,7 @@ registry costs time, not duplicates.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -25,7 +26,7 @@ FILENAME = "registry.json"
 class Entry:
     """One file's committed position. `offset` is where the next unacknowledged line starts."""
 
-    __slots__ = ("dev", "generation", "head", "ino", "key", "offset", "path", "updated")
+    __slots__ = ("dev", "generation", "head", "ino", "key", "offset", "path", "tail", "updated")
 
     def __init__(
         self,
@@ -38,9 +39,13 @@ class Entry:
         offset: int = 0,
         generation: int = 0,
         updated: float | None = None,
+        tail: str = "",
     ) -> None:
         self.key, self.dev, self.ino, self.head = key, dev, ino, head
         self.path, self.offset, self.generation = path, offset, generation
+        # A hash of the bytes just before `offset` (see tail_of): tells, on resuming,
+        # whether the file still holds what was shipped, or was rewritten meanwhile.
+        self.tail = tail
         self.updated = time.time() if updated is None else updated
 
     def to_json(self) -> dict[str, object]:
@@ -60,12 +65,24 @@ class Entry:
                 offset=int(raw["offset"]),
                 generation=int(raw.get("generation", 0)),
                 updated=float(raw.get("updated", 0.0)),
+                tail=str(raw.get("tail", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad entry: {exc}") from None
         if entry.offset < 0 or entry.generation < 0:
             raise ValueError("bad entry: negative offset or generation")
         return entry
+
+
+TAIL_BYTES = 64
+
+
+def tail_of(fd: int, offset: int) -> str:
+    """Hash of the (up to) TAIL_BYTES bytes before `offset`; "" at the start of a file."""
+    if offset <= 0:
+        return ""
+    data = os.pread(fd, min(TAIL_BYTES, offset), max(0, offset - TAIL_BYTES))
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 class RegistryDamaged(ValueError):
@@ -186,10 +203,12 @@ class Registry:
         self.entries[entry.key] = entry
         self.dirty = True
 
-    def commit(self, key: str, offset: int, *, path: str | None = None) -> None:
+    def commit(self, key: str, offset: int, *, path: str | None = None, tail: str = "") -> None:
         """Record an acknowledged position (only ever forwards within a generation)."""
         entry = self.entries[key]
         if offset > entry.offset or (path is not None and path != entry.path):
+            if offset > entry.offset:
+                entry.tail = tail
             entry.offset = max(entry.offset, offset)
             if path is not None:
                 entry.path = path
@@ -200,6 +219,7 @@ class Registry:
         """The file was truncated: back to 0 in a new generation. Returns the generation."""
         entry = self.entries[key]
         entry.offset = 0
+        entry.tail = ""
         entry.generation += 1
         entry.updated = time.time()
         self.dirty = True

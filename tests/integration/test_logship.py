@@ -403,3 +403,24 @@ def test_a_busy_status_port_exits_2(es: StandInProcess, tmp: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "--http-port: cannot listen on" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rewritten_with_the_same_first_line_while_away(es: StandInProcess, tmp: Path) -> None:
+    """Truncated and regrown past the old offset, same header, while logship was down:
+    the new content is read from its start, not from the middle."""
+    log = tmp / "logs" / "app.log"
+    header = "=== app v1 starting ==="
+    first = [f"first run {i}" for i in range(50)]
+    write_lines(log, [header, *first])
+    shipper = Logship(es, tmp).start()
+    code, _ = shipper.stop()
+    assert code == 0
+    second = [f"second run, a longer line this time {i}" for i in range(100)]
+    log.write_text("".join(f"{line}\n" for line in [header, *second]))  # truncate + rewrite
+    shipper = Logship(es, tmp).start()
+    code, events = shipper.stop()
+    assert code == 0
+    got = es.messages()
+    assert got.pop(header) == 2  # once per content
+    exactly_once(got, first + second)
+    assert any(e["message"].startswith("file rewritten while logship was away") for e in events)
