@@ -118,8 +118,24 @@ class ElasticsearchSender:
         await self.client.close()
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    # The transport's messages can carry the URL; userinfo never reaches it (auth is
-    # passed separately), but keep messages short for one-line logs.
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+def _describe(exc: BaseException) -> str:
+    """One line: the transport's message plus the cause it wraps ("TLS error" alone does
+    not say that the certificate was not trusted). Auth never reaches these messages:
+    credentials are passed to the client separately from the URLs."""
+    parts = [str(exc) or type(exc).__name__]
+    seen = {id(exc)}
+    pending: list[BaseException | None] = [
+        *getattr(exc, "errors", ()),
+        exc.__cause__,
+        exc.__context__,
+    ]
+    while pending and len(parts) < 4:
+        inner = pending.pop(0)
+        if inner is None or id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        text = getattr(inner, "verify_message", None) or str(inner)
+        if text and text not in " ".join(parts):
+            parts.append(text)
+        pending += [*getattr(inner, "errors", ()), inner.__cause__, inner.__context__]
+    return ": ".join(parts).splitlines()[0][:300]

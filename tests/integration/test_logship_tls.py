@@ -1,0 +1,143 @@
+"""logship to Elasticsearch over TLS: a TLS-terminating proxy (trustme certificate) in
+front of the stand-in, so the client's CA handling is exercised for real."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.integration.test_logship import (
+    Logship,
+    StandInProcess,
+    exactly_once,
+    write_lines,
+)
+
+PY = sys.executable
+
+
+class TlsProxy:
+    """Accepts TLS on a loopback port and pipes the bytes to a plain upstream port."""
+
+    def __init__(self, upstream_port: int, context: ssl.SSLContext) -> None:
+        self.upstream_port, self.context = upstream_port, context
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", 0, ssl=self.context)
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        self.ready.set()
+        self.loop.run_forever()
+        server.close()
+        self.loop.run_until_complete(server.wait_closed())
+        self.loop.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (OSError, ssl.SSLError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def __enter__(self) -> TlsProxy:
+        self.thread.start()
+        self.ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def es() -> Iterator[StandInProcess]:
+    server = StandInProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return context, ca_file
+
+
+def test_tls_with_ca_file_insecure_and_refusal(
+    es: StandInProcess, tls: tuple[ssl.SSLContext, Path], tmp_path: Path
+) -> None:
+    context, ca_file = tls
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "app.log"
+    with TlsProxy(es.port, context) as proxy:
+        url = f"https://localhost:{proxy.port}"
+        write_lines(log, [f"verified {i}" for i in range(20)])
+        shipper = Logship(es, tmp_path, "--ca-file", str(ca_file))
+        shipper.args[shipper.args.index(es.url)] = url
+        code, _ = shipper.start().stop()
+        assert code == 0
+        exactly_once(es.messages(), [f"verified {i}" for i in range(20)])
+
+        # Without the CA the certificate is not trusted: nothing ships, it keeps retrying.
+        other = tmp_path / "other"
+        (other / "logs").mkdir(parents=True)
+        write_lines(other / "logs" / "app.log", ["must not ship"])
+        untrusted = Logship(es, other, "--drain-timeout", "2s")
+        untrusted.args[untrusted.args.index(es.url)] = url
+        untrusted.start()
+        time.sleep(1.0)
+        code, events = untrusted.stop()
+        assert code == 0
+        assert es.messages()["must not ship"] == 0
+        assert any("certificate" in str(e.get("error", "")).lower() for e in events)
+
+        # --insecure ships, and says it skips verification.
+        insecure = Logship(es, other, "--insecure")
+        insecure.args[insecure.args.index(es.url)] = url
+        code, events = insecure.start().stop()
+        assert code == 0
+        assert es.messages()["must not ship"] == 1
+        assert any("TLS verification" in e["message"] for e in events)
+
+
+def test_multiline_event_is_released_by_its_timeout(es: StandInProcess, tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    write_lines(tmp_path / "logs" / "app.log", ["ERROR boom", "\tat a.B.c(B.java:1)"])
+    shipper = Logship(es, tmp_path, "--multiline-preset", "java",
+                      "--multiline-timeout", "300ms").start()  # fmt: skip
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not es.messages():
+        time.sleep(0.1)
+    released = dict(es.messages())  # before any drain: only the timeout can have done it
+    code, _ = shipper.stop()
+    assert code == 0
+    assert released == {"ERROR boom\n\tat a.B.c(B.java:1)": 1}
