@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test test-slow test-all demo lint bench bench-logship system-deps clean
+.PHONY: test test-slow test-all demo lint bench bench-logship images system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	bash scripts/install-test-deps.sh
+
+# Offline: the base from Debian packages (debootstrap + docker import), the project from
+# wheels built here. `bash images/build.sh` builds online from python:3.12-slim instead.
+images: $(STAMP)
+	PYTHON=$(BIN)/python bash images/build.sh --offline
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds pod-agents/waitfor:VERSION and pod-agents/logship:VERSION.
+#
+#   images/build.sh             online: FROM python:3.12-slim, dependencies from PyPI
+#   images/build.sh --offline   no registry needed: the base is made from Debian packages
+#                               (debootstrap + docker import) and everything is installed
+#                               from wheels built on this host
+# BASE=image overrides the base either way.
+set -euo pipefail
+cd "$(dirname "$0")"
+root=$(cd .. && pwd)
+python=${PYTHON:-python3}
+version=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); import agents; print(agents.__version__)' "$root")
+offline=0
+[ "${1:-}" = "--offline" ] && offline=1
+
+rm -rf wheels && mkdir -p wheels
+if [ "$offline" = 1 ]; then
+    base=${BASE:-pod-agents/base:bookworm}
+    if ! docker image inspect "$base" >/dev/null 2>&1; then
+        echo "building the offline base $base from Debian packages"
+        rootfs=$(mktemp -d)
+        trap 'rm -rf "$rootfs"' EXIT
+        debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+            bookworm "$rootfs" http://deb.debian.org/debian >/dev/null
+        rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        tar -C "$rootfs" -c . | docker import \
+            --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
+    fi
+    # The base's Python decides which wheels fit: build them with the same version.
+    base_py=$(docker run --rm "$base" python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    host_py=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$base_py" != "$host_py" ]; then
+        echo "the base has Python $base_py but $python is $host_py: set PYTHON=python$base_py" >&2
+        exit 2
+    fi
+    "$python" -m pip wheel -q -w wheels "$root[waitfor,logship]"
+else
+    base=${BASE:-python:3.12-slim}
+    "$python" -m pip wheel -q --no-deps -w wheels "$root"
+fi
+
+for program in waitfor logship; do
+    docker build -q -f Dockerfile --target "$program" \
+        --build-arg BASE="$base" --build-arg OFFLINE="$offline" --build-arg EXTRA="$program" \
+        --build-arg VERSION="$version" -t "pod-agents/$program:$version" . >/dev/null
+    size=$(docker image inspect -f '{{.Size}}' "pod-agents/$program:$version")
+    base_size=$(docker image inspect -f '{{.Size}}' "$base")
+    printf 'built pod-agents/%s:%s  %d MB (%d MB over %s)\n' "$program" "$version" \
+        $((size / 1000000)) $(((size - base_size) / 1000000)) "$base"
+done
+rm -rf wheels

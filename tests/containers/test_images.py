@@ -1,0 +1,98 @@
+"""The images as users run them: non-root, read-only root filesystem, no capabilities,
+the program as PID 1 getting SIGTERM itself. Skips, saying why, where the images are not
+built (`make images`) or no Docker engine runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from agents import __version__
+from tests.integration.test_logship import StandInProcess, exactly_once, write_lines
+
+WAITFOR = f"pod-agents/waitfor:{__version__}"
+LOGSHIP = f"pod-agents/logship:{__version__}"
+RESTRICTED = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+              "--network", "host"]  # fmt: skip
+
+
+def require(image: str) -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client on this machine")
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
+        pytest.skip("no Docker engine answers")
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
+                      check=False).returncode:  # fmt: skip
+        pytest.skip(f"image {image} not built: run `make images` (offline here)")
+
+
+def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)  # fmt: skip
+
+
+def test_waitfor_image_ready_timeout_and_user() -> None:
+    require(WAITFOR)
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        port = srv.getsockname()[1]
+        ready = docker("run", "--rm", *RESTRICTED, WAITFOR, f"tcp://127.0.0.1:{port}")
+    assert ready.returncode == 0, ready.stderr
+    late = docker("run", "--rm", *RESTRICTED, WAITFOR, "--timeout", "1s", "tcp://127.0.0.1:1")
+    assert late.returncode == 124
+    assert "connection refused" in late.stderr
+    user = docker("run", "--rm", "--entrypoint", "id", WAITFOR, "-u")
+    assert user.stdout.strip() == "65532"
+
+
+def test_waitfor_is_pid_1_and_honours_sigterm() -> None:
+    require(WAITFOR)
+    started = docker("run", "-d", *RESTRICTED, WAITFOR, "--timeout", "5m", "tcp://127.0.0.1:1")
+    container = started.stdout.strip()
+    try:
+        time.sleep(1.0)
+        docker("kill", "--signal", "TERM", container)
+        waited = docker("wait", container, timeout=15)
+        assert waited.stdout.strip() == "143"
+    finally:
+        docker("rm", "-f", container)
+
+
+def test_logship_image_ships_and_drains_as_pid_1(tmp_path: Path) -> None:
+    require(LOGSHIP)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.chmod(tmp_path, 0o777)  # noqa: S103 - the container runs as uid 65532
+    os.chmod(logs, 0o777)  # noqa: S103 - its data dir is on this volume
+    lines = [f"from the app {i}" for i in range(300)]
+    write_lines(logs / "app.log", lines)
+    es = StandInProcess()
+    try:
+        started = docker(
+            "run", "-d", *RESTRICTED, "-v", f"{logs}:/var/log/app", LOGSHIP,
+            "--path", "/var/log/app/*.log", "--es", es.url,
+            "--data-dir", "/var/log/app/.logship", "--drain-quiet", "500ms",
+        )  # fmt: skip
+        container = started.stdout.strip()
+        assert started.returncode == 0, started.stderr
+        try:
+            time.sleep(2.0)
+            write_lines(logs / "app.log", ["written after start"])
+            stopped = docker("stop", "--time", "30", container, timeout=60)  # SIGTERM, PID 1
+            assert stopped.returncode == 0
+            assert docker("wait", container).stdout.strip() == "0"
+            events = [json.loads(x) for x in docker("logs", container).stderr.splitlines()
+                      if x.startswith("{")]  # fmt: skip
+        finally:
+            docker("rm", "-f", container)
+        exactly_once(es.messages(), [*lines, "written after start"])
+        assert any(e["message"] == "drained" for e in events)
+        assert (logs / ".logship" / "registry.json").exists()
+    finally:
+        es.stop()
