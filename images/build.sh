@@ -7,9 +7,11 @@
 #                               from wheels built on this host
 # BASE=image overrides the base either way.
 set -euo pipefail
+python=${PYTHON:-python3}
+# A relative path stays valid after the cd below (not realpath: a venv's python is a link).
+case "$python" in /*) ;; */*) python="$PWD/$python" ;; esac
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
-python=${PYTHON:-python3}
 version=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); import agents; print(agents.__version__)' "$root")
 offline=0
 [ "${1:-}" = "--offline" ] && offline=1
