@@ -42,9 +42,11 @@ else
     "$python" -m pip wheel -q --no-deps -w wheels "$root"
 fi
 
-for program in waitfor logship; do
+# target:extra — the stand-in needs only aiohttp, which the waitfor extra brings
+for pair in waitfor:waitfor logship:logship es-standin:waitfor; do
+    program=${pair%%:*} extra=${pair#*:}
     docker build -q -f Dockerfile --target "$program" \
-        --build-arg BASE="$base" --build-arg OFFLINE="$offline" --build-arg EXTRA="$program" \
+        --build-arg BASE="$base" --build-arg OFFLINE="$offline" --build-arg EXTRA="$extra" \
         --build-arg VERSION="$version" -t "pod-agents/$program:$version" . >/dev/null
     size=$(docker image inspect -f '{{.Size}}' "pod-agents/$program:$version")
     base_size=$(docker image inspect -f '{{.Size}}' "$base")

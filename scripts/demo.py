@@ -90,20 +90,7 @@ def waitfor_demo() -> bool:
     return ready == 0 and failed == 124
 
 
-APP = r"""
-import signal, sys, time
-out = open(sys.argv[1], "a", buffering=1)
-stop = []
-signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
-for i in range(20):
-    out.write(f"startup: loading module {i}\n")
-i = 0
-while not stop:
-    out.write(f"GET /items/{i} 200 {3 + i % 7}ms\n"); i += 1; time.sleep(0.005)
-for j in range(30):
-    out.write(f"shutdown: closing connection {j}\n"); time.sleep(0.01)
-out.write("shutdown: bye\n")
-"""
+APP = str(Path(__file__).with_name("demo_app.py"))
 
 
 def http_json(url: str) -> dict:  # type: ignore[type-arg]
@@ -144,7 +131,7 @@ def logship_demo() -> bool:
                             f"http://127.0.0.1:{http}/readyz"], check=True)  # fmt: skip
 
             banner("the app runs: startup lines, traffic")
-            app = subprocess.Popen([sys.executable, "-c", APP, str(log)])
+            app = subprocess.Popen([sys.executable, APP, str(log)])
             time.sleep(1.5)
             banner("pod termination: SIGTERM to the app and to logship at the same moment")
             app.send_signal(signal.SIGTERM)
