@@ -7,7 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 WAITFOR = [sys.executable, "-m", "agents.waitfor"]
@@ -54,3 +57,31 @@ def start_waitfor(*args: str, env: Mapping[str, str] | None = None) -> subproces
 def json_events(stderr: str) -> list[dict[str, Any]]:
     """Parse `--json` output; every line must be a JSON object."""
     return [json.loads(line) for line in stderr.splitlines() if line.strip()]
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    """Append lines the way an app logs them: each with its newline."""
+    with path.open("a") as fh:
+        fh.writelines(line + "\n" for line in lines)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
+    """Poll `condition` until it is true, or fail after `timeout` saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def exactly_once(got: Counter[str], expected: list[str]) -> None:
+    """Every expected line indexed once: none missing, none doubled, nothing else."""
+    missing = [m for m in expected if got[m] == 0]
+    doubled = [m for m, n in got.items() if n > 1]
+    wanted = set(expected)
+    extra = [m for m in got if m not in wanted]
+    assert not missing, f"{len(missing)} lines missing, e.g. {missing[:3]}"
+    assert not doubled, f"{len(doubled)} lines doubled, e.g. {doubled[:3]}"
+    assert not extra, f"{len(extra)} unexpected lines, e.g. {extra[:3]}"
+    assert sum(got.values()) == len(expected)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from agents import __version__
-from tests.integration.test_logship import StandInProcess, exactly_once, write_lines
+from tests.helpers import exactly_once, write_lines
+from tests.integration.test_logship import StandInProcess
 
 WAITFOR = f"pod-agents/waitfor:{__version__}"
 LOGSHIP = f"pod-agents/logship:{__version__}"

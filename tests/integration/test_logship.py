@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import exactly_once, free_port, wait_for, write_lines
 
 PY = sys.executable
 
@@ -108,29 +108,6 @@ class Logship:
 def tmp(tmp_path: Path) -> Path:
     (tmp_path / "logs").mkdir()
     return tmp_path
-
-
-def write_lines(path: Path, lines: list[str]) -> None:
-    with path.open("a") as fh:
-        for line in lines:
-            fh.write(line + "\n")
-
-
-def wait_for(condition, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-def exactly_once(got: Counter[str], expected: list[str]) -> None:
-    missing = [m for m in expected if got[m] == 0]
-    doubled = [m for m, n in got.items() if n > 1]
-    assert not missing, f"{len(missing)} lines missing, e.g. {missing[:3]}"
-    assert not doubled, f"{len(doubled)} lines doubled, e.g. {doubled[:3]}"
-    assert sum(got.values()) == len(expected)
 
 
 APP = r"""

@@ -27,7 +27,7 @@ from agents._log import Logger
 from agents.logship import app as app_module
 from agents.logship.config import load_config
 from agents.logship.registry import FILENAME, Entry
-from tests.helpers import free_port
+from tests.helpers import exactly_once, free_port, wait_for, write_lines
 
 PY = sys.executable
 SECRET = "s3cr3t-Zq8vX1"  # must never show up in logship's output
@@ -188,29 +188,6 @@ def shippers() -> Iterator[Callable[..., Logship]]:
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
-def write_lines(path: Path, lines: list[str]) -> None:
-    with path.open("a") as fh:
-        fh.writelines(line + "\n" for line in lines)
-
-
-def exactly_once(got: Counter[str], expected: list[str]) -> None:
-    missing = [m for m in expected if got[m] == 0]
-    doubled = [m for m, n in got.items() if n > 1]
-    extra = [m for m in got if m not in set(expected)]
-    assert not missing, f"{len(missing)} lines missing, e.g. {missing[:3]}"
-    assert not doubled, f"{len(doubled)} lines doubled, e.g. {doubled[:3]}"
-    assert not extra, f"{len(extra)} unexpected lines, e.g. {extra[:3]}"
 
 
 def registry(tmp: Path) -> dict[str, dict[str, Any]]:

@@ -14,12 +14,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.integration.test_logship import (
-    Logship,
-    StandInProcess,
-    exactly_once,
-    write_lines,
-)
+from tests.helpers import exactly_once, write_lines
+from tests.integration.test_logship import Logship, StandInProcess
 
 PY = sys.executable
 
