@@ -5,6 +5,8 @@
 #   images/build.sh --offline   no registry needed: the base is made from Debian packages
 #                               (debootstrap + docker import) and everything is installed
 #                               from wheels built on this host
+#   --if-changed                skip the build when the three images already carry the
+#                               hash of the sources they would be built from (make test)
 # BASE=image overrides the base either way.
 set -euo pipefail
 python=${PYTHON:-python3}
@@ -13,8 +15,35 @@ case "$python" in /*) ;; */*) python="$PWD/$python" ;; esac
 cd "$(dirname "$0")"
 root=$(cd .. && pwd)
 version=$("$python" -c 'import sys; sys.path.insert(0, sys.argv[1]); import agents; print(agents.__version__)' "$root")
-offline=0
-[ "${1:-}" = "--offline" ] && offline=1
+offline=0 if_changed=0
+for arg in "$@"; do
+    case "$arg" in
+        --offline) offline=1 ;;
+        --if-changed) if_changed=1 ;;
+        *) echo "usage: images/build.sh [--offline] [--if-changed]" >&2; exit 2 ;;
+    esac
+done
+programs=(waitfor logship es-standin)
+
+# What the images are made of: the package, the build files, the metadata and the mode.
+source_hash=$(cd "$root" && {
+    find agents images/Dockerfile images/build.sh pyproject.toml -type f \
+        ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+    echo "offline=$offline base=${BASE:-}"
+} | sha256sum | cut -c1-16)
+if [ "$if_changed" = 1 ]; then
+    current=1
+    for program in "${programs[@]}"; do
+        label=$(docker image inspect -f '{{index .Config.Labels "org.pod-agents.source-hash"}}' \
+            "pod-agents/$program:$version" 2>/dev/null || true)
+        [ "$label" = "$source_hash" ] || current=0
+    done
+    if [ "$current" = 1 ]; then
+        names=$(IFS=,; echo "${programs[*]}")
+        echo "images pod-agents/{$names}:$version are current ($source_hash)"
+        exit 0
+    fi
+fi
 
 rm -rf wheels && mkdir -p wheels
 if [ "$offline" = 1 ]; then
@@ -47,7 +76,7 @@ for pair in waitfor:waitfor logship:logship es-standin:waitfor; do
     program=${pair%%:*} extra=${pair#*:}
     docker build -q -f Dockerfile --target "$program" \
         --build-arg BASE="$base" --build-arg OFFLINE="$offline" --build-arg EXTRA="$extra" \
-        --build-arg VERSION="$version" -t "pod-agents/$program:$version" . >/dev/null
+        --build-arg VERSION="$version" --build-arg SOURCE_HASH="$source_hash" -t "pod-agents/$program:$version" . >/dev/null
     size=$(docker image inspect -f '{{.Size}}' "pod-agents/$program:$version")
     base_size=$(docker image inspect -f '{{.Size}}' "$base")
     printf 'built pod-agents/%s:%s  %d MB (%d MB over %s)\n' "$program" "$version" \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests run for real: PostgreSQL, MariaDB,
-# Redis, RabbitMQ. Only what is missing is installed; services are NOT started (the test
+# Redis, RabbitMQ; and debootstrap where a Docker engine runs, for the offline image build
+# (`images/build.sh --offline`) that the container tests use. Only what is missing is installed; services are NOT started (the test
 # fixtures start their own private instances on free loopback ports).
 # Without root (and without passwordless sudo) it says what is missing and carries on:
 # the tests that need a missing server skip with that reason.
@@ -12,6 +13,9 @@ have_pg || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v mariadbd >/dev/null || command -v mysqld >/dev/null || need+=(mariadb-server)
 command -v rabbitmq-server >/dev/null || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+if docker info >/dev/null 2>&1 && ! command -v debootstrap >/dev/null; then
+    need+=(debootstrap)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
     echo "test servers: all present"
