@@ -1,0 +1,508 @@
+"""A kubelet in miniature, so the lifecycle tests run the `k8s/` manifests themselves.
+
+It runs one pod's containers in the kubelet's order, as plain processes or as Docker
+containers from our images:
+
+1. init containers one at a time, in order; each must exit 0 before the next starts (a
+   failed one is restarted after a back-off, unless restartPolicy is Never). An init
+   container with `restartPolicy: Always` is a native sidecar: it keeps running, and the
+   next container starts once its startupProbe has succeeded (at once without one);
+2. the containers, all at once;
+3. termination, when the pod is deleted or (restartPolicy Never/OnFailure) when every
+   container has exited: SIGTERM to the containers all at once; once they have all
+   exited, SIGTERM to the native sidecars, last started first; SIGKILL to whatever still
+   runs when terminationGracePeriodSeconds (default 30) has passed since the deletion.
+
+A test machine is not a node, so some things are mapped:
+- images → programs (`Binding`): a process command, or an image with an entrypoint;
+- Service addresses `name:port` → `127.0.0.1:port` (`services`), and each containerPort →
+  a free local port: a pod's containers share one network namespace, here the host's
+  (docker: `--network host`);
+- emptyDir, hostPath, secret and downwardAPI volumes → directories under the work dir.
+  Processes see the host's filesystem, so each container's mount paths are rewritten to
+  those directories in its args and env; containers get them as bind mounts.
+- docker: the securityContext becomes --user, --read-only, --cap-drop and
+  no-new-privileges, and the limits --memory and --cpus.
+
+Every transition is an `Event` with a monotonic time, for the tests' ordering checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tests.helpers import free_port
+
+RESTART_BACKOFF = 1.0  # the kubelet starts at 10 s; short enough for a test here
+POLL = 0.05
+
+
+class PodFailed(Exception):
+    """The pod cannot go on: an init container failed under restartPolicy Never, a probe
+    ran out of failures, or a deadline passed."""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What runs for an image. `args` (container paths) are used where the manifest gives
+    neither command nor args, as an image's CMD would be; `env` holds the container
+    paths a program reads by default, so that process mode can rewrite them."""
+
+    process: tuple[str, ...]  # the command for process mode (the image's entrypoint)
+    image: str  # the image for docker mode
+    entrypoint: tuple[str, ...] = ()  # docker: replaces the image's own entrypoint
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    mounts: Mapping[str, str] = field(default_factory=dict)  # docker: host → container, ro
+
+
+@dataclass
+class Event:
+    at: float
+    container: str
+    what: str  # started, ready, exited, sigterm, sigkill
+    detail: str = ""
+
+
+class Handle(Protocol):
+    def poll(self) -> int | None: ...
+    def signal(self, sig: signal.Signals) -> None: ...
+    def output(self) -> str: ...
+    def remove(self) -> None: ...
+
+
+@dataclass
+class Spec:
+    """One container, mapped: ready to start."""
+
+    name: str
+    argv: list[str]  # entrypoint + args (process mode: host paths)
+    env: dict[str, str]
+    binding: Binding
+    volumes: list[tuple[Path, str, bool]]  # host dir, mount path, read-only
+    security: dict[str, Any]
+    limits: dict[str, str]
+
+
+class ProcessRuntime:
+    name = "process"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    def start(self, spec: Spec) -> Handle:
+        return _Process(spec, self.workdir / f"{spec.name}.out")
+
+
+class _Process:
+    def __init__(self, spec: Spec, out: Path) -> None:
+        self.out = out
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **spec.env}
+        with open(out, "ab") as sink:
+            self.proc = subprocess.Popen(
+                spec.argv, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def poll(self) -> int | None:
+        code = self.proc.poll()
+        # As a container runtime reports it: 128 + the signal that ended the process.
+        return None if code is None else (128 - code if code < 0 else code)
+
+    def signal(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if sig == signal.SIGKILL:
+                os.killpg(self.proc.pid, sig)  # the container's every process
+            else:
+                self.proc.send_signal(sig)
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def remove(self) -> None:
+        if self.proc.poll() is None:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, pod_uid: str) -> None:
+        self.prefix = f"kubelet-{pod_uid[:8]}"
+
+    def start(self, spec: Spec) -> Handle:
+        return _Container(f"{self.prefix}-{spec.name}", spec)
+
+
+def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)  # fmt: skip
+
+
+class _Container:
+    def __init__(self, name: str, spec: Spec) -> None:
+        self.name = name
+        sc = spec.security
+        argv = ["run", "-d", "--name", name, "--network", "host", "--init=false"]
+        if "runAsUser" in sc:
+            argv += ["--user", f"{sc['runAsUser']}:{sc.get('runAsGroup', sc['runAsUser'])}"]
+        if sc.get("readOnlyRootFilesystem"):
+            argv.append("--read-only")
+        for cap in sc.get("capabilities", {}).get("drop", []):
+            argv += ["--cap-drop", cap]
+        if sc.get("allowPrivilegeEscalation") is False:
+            argv += ["--security-opt", "no-new-privileges"]
+        if "memory" in spec.limits:
+            argv += ["--memory", _bytes(spec.limits["memory"])]
+        if "cpu" in spec.limits:
+            argv += ["--cpus", _cpus(spec.limits["cpu"])]
+        for host, path, read_only in spec.volumes:
+            argv += ["-v", f"{host}:{path}{':ro' if read_only else ''}"]
+        for host, path in spec.binding.mounts.items():
+            argv += ["-v", f"{host}:{path}:ro"]
+        for key, value in spec.env.items():
+            argv += ["-e", f"{key}={value}"]
+        entrypoint = list(spec.binding.entrypoint)
+        if entrypoint:
+            argv += ["--entrypoint", entrypoint[0]]
+        argv += [spec.binding.image, *entrypoint[1:], *spec.argv]
+        started = docker(*argv)
+        if started.returncode:
+            raise PodFailed(f"docker run {spec.name}: {started.stderr.strip()}")
+
+    def poll(self) -> int | None:
+        state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", self.name)
+        running, code = state.stdout.split()
+        return None if running == "true" else int(code)
+
+    def signal(self, sig: signal.Signals) -> None:
+        docker("kill", "--signal", sig.name.removeprefix("SIG"), self.name)
+
+    def output(self) -> str:
+        logs = docker("logs", self.name)
+        return logs.stdout + logs.stderr
+
+    def inspect(self, template: str) -> str:
+        return docker("inspect", "-f", template, self.name).stdout.strip()
+
+    def exec(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return docker("exec", self.name, *argv)
+
+    def remove(self) -> None:
+        docker("rm", "-f", self.name)
+
+
+def _bytes(quantity: str) -> str:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10**9}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return str(int(float(quantity.removesuffix(suffix)) * factor))
+    return quantity
+
+
+def _cpus(quantity: str) -> str:
+    return str(int(quantity[:-1]) / 1000) if quantity.endswith("m") else quantity
+
+
+@dataclass
+class Running:
+    name: str
+    kind: str  # init, sidecar, app
+    spec: Spec
+    handle: Handle
+    exit_code: int | None = None
+    killed: bool = False
+
+
+class Pod:
+    """One pod (or a Job's pod template) from a manifest document."""
+
+    def __init__(
+        self,
+        manifest: Mapping[str, Any],
+        *,
+        runtime: str,
+        workdir: Path,
+        bindings: Mapping[str, Binding],
+        services: Mapping[str, str] | None = None,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        self.manifest = manifest
+        template = manifest["spec"].get("template")  # a Job
+        self.meta = (template or manifest)["metadata"]
+        self.spec = (template or manifest)["spec"]
+        self.name = manifest["metadata"]["name"]
+        self.namespace = manifest["metadata"].get("namespace", "default")
+        self.uid = str(uuid.uuid4())
+        self.workdir = workdir
+        self.bindings = bindings
+        self.services = dict(services or {})
+        self.secrets = secrets or {}
+        self.restart_policy = self.spec.get("restartPolicy", "Always")
+        self.grace = float(self.spec.get("terminationGracePeriodSeconds", 30))
+        self.events: list[Event] = []
+        self.running: dict[str, Running] = {}
+        self.ports: dict[int, int] = {}  # containerPort → local port
+        for container in self._all_containers():
+            for port in container.get("ports", []):
+                self.ports[port["containerPort"]] = free_port()
+        self.volumes = self._make_volumes()
+        self.runtime: ProcessRuntime | DockerRuntime = (
+            ProcessRuntime(workdir) if runtime == "process" else DockerRuntime(self.uid)
+        )
+
+    # --- what tests read ---------------------------------------------------------------
+
+    def volume(self, name: str) -> Path:
+        return self.volumes[name]
+
+    def when(self, container: str, what: str) -> float:
+        """The time of `container`'s first `what` event."""
+        for event in self.events:
+            if event.container == container and event.what == what:
+                return event.at
+        raise AssertionError(f"{container} never {what}: {self.events}")
+
+    def output(self, container: str) -> str:
+        return self.running[container].handle.output()
+
+    def local_port(self, container_port: int) -> int:
+        return self.ports[container_port]
+
+    # --- the lifecycle -----------------------------------------------------------------
+
+    def start(self, timeout: float = 120) -> None:
+        """Init containers, native sidecars and then the containers; returns once the
+        containers have started."""
+        deadline = time.monotonic() + timeout
+        for container in self.spec.get("initContainers", []):
+            if container.get("restartPolicy") == "Always":
+                self._start(container, "sidecar")
+                self._await_startup(container, deadline)
+            else:
+                self._run_to_completion(container, deadline)
+        for container in self.spec["containers"]:
+            self._start(container, "app")
+
+    def delete(self) -> None:
+        """Pod deletion: SIGTERM to the containers, then to the native sidecars (last
+        first) once the containers are gone; SIGKILL when the grace period is spent."""
+        deadline = time.monotonic() + self.grace
+        apps = [r for r in self.running.values() if r.kind == "app"]
+        for app in apps:
+            self._signal(app, signal.SIGTERM)
+        self._wait_exit(apps, deadline)
+        self._stop_sidecars(deadline)
+
+    def run_to_completion(self, timeout: float) -> None:
+        """A Job's pod (restartPolicy Never/OnFailure): wait for every container to exit,
+        then stop the native sidecars the way the kubelet does."""
+        assert self.restart_policy != "Always", "only a Job's pod completes"
+        apps = [r for r in self.running.values() if r.kind == "app"]
+        end = time.monotonic() + timeout
+        while any(self._poll(app) is None for app in apps):
+            if time.monotonic() > end:
+                raise PodFailed(f"containers still running after {timeout}s")
+            time.sleep(POLL)
+        self._stop_sidecars(time.monotonic() + self.grace)
+
+    def cleanup(self) -> None:
+        for running in self.running.values():
+            running.handle.remove()
+
+    def phase(self) -> str:
+        apps = [r for r in self.running.values() if r.kind == "app"]
+        if any(r.exit_code is None for r in apps):
+            return "Running"
+        return "Succeeded" if all(r.exit_code == 0 for r in apps) else "Failed"
+
+    # --- the parts -----------------------------------------------------------------------
+
+    def _stop_sidecars(self, deadline: float) -> None:
+        sidecars = [r for r in self.running.values() if r.kind == "sidecar"]
+        for sidecar in reversed(sidecars):
+            self._signal(sidecar, signal.SIGTERM)
+            self._wait_exit([sidecar], deadline)
+
+    def _wait_exit(self, group: list[Running], deadline: float) -> None:
+        while any(self._poll(r) is None for r in group):
+            if time.monotonic() > deadline:
+                for r in group:
+                    if self._poll(r) is None:
+                        r.killed = True
+                        self._signal(r, signal.SIGKILL)
+                deadline = time.monotonic() + 10
+                while any(self._poll(r) is None for r in group):
+                    if time.monotonic() > deadline:
+                        raise PodFailed(f"not dead after SIGKILL: {[r.name for r in group]}")
+                    time.sleep(POLL)
+                return
+            time.sleep(POLL)
+
+    def _poll(self, running: Running) -> int | None:
+        if running.exit_code is None:
+            code = running.handle.poll()
+            if code is not None:
+                running.exit_code = code
+                self._event(running.name, "exited", str(code))
+        return running.exit_code
+
+    def _signal(self, running: Running, sig: signal.Signals) -> None:
+        if self._poll(running) is None:
+            self._event(running.name, sig.name.lower())
+            running.handle.signal(sig)
+
+    def _run_to_completion(self, container: Mapping[str, Any], deadline: float) -> None:
+        backoff = RESTART_BACKOFF
+        while True:
+            running = self._start(container, "init")
+            while self._poll(running) is None:
+                if time.monotonic() > deadline:
+                    raise PodFailed(f"init container {running.name} still running")
+                time.sleep(POLL)
+            if running.exit_code == 0:
+                return
+            if self.restart_policy == "Never":
+                raise PodFailed(f"init container {running.name} exited {running.exit_code}")
+            running.handle.remove()
+            time.sleep(backoff)
+            backoff *= 2
+
+    def _await_startup(self, container: Mapping[str, Any], deadline: float) -> None:
+        name = container["name"]
+        probe = container.get("startupProbe")
+        if probe is None:
+            return
+        period = float(probe.get("periodSeconds", 10))
+        failures_left = int(probe.get("failureThreshold", 3))
+        time.sleep(float(probe.get("initialDelaySeconds", 0)))
+        while True:
+            if self._poll(self.running[name]) is not None:
+                raise PodFailed(f"sidecar {name} exited before its startupProbe succeeded")
+            if self._http_probe(container, probe["httpGet"]):
+                self._event(name, "ready")
+                return
+            failures_left -= 1
+            if failures_left <= 0 or time.monotonic() > deadline:
+                raise PodFailed(f"startupProbe of {name} failed: {self.output(name)[-2000:]}")
+            time.sleep(period)
+
+    def _http_probe(self, container: Mapping[str, Any], get: Mapping[str, Any]) -> bool:
+        port = get["port"]
+        if isinstance(port, str):
+            port = next(p["containerPort"] for p in container["ports"] if p.get("name") == port)
+        url = f"http://127.0.0.1:{self.ports[port]}{get.get('path', '/')}"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return 200 <= answer.status < 400
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _start(self, container: Mapping[str, Any], kind: str) -> Running:
+        spec = self._spec(container)
+        handle = self.runtime.start(spec)
+        running = Running(container["name"], kind, spec, handle)
+        self.running[running.name] = running
+        self._event(running.name, "started")
+        return running
+
+    def _event(self, container: str, what: str, detail: str = "") -> None:
+        self.events.append(Event(time.monotonic(), container, what, detail))
+
+    # --- mapping a container spec onto this machine --------------------------------------
+
+    def _all_containers(self) -> list[Mapping[str, Any]]:
+        return [*self.spec.get("initContainers", []), *self.spec["containers"]]
+
+    def _make_volumes(self) -> dict[str, Path]:
+        made: dict[str, Path] = {}
+        for volume in self.spec.get("volumes", []):
+            path = self.workdir / "volumes" / volume["name"]
+            path.mkdir(parents=True)
+            if "secret" in volume:
+                data = self.secrets[volume["secret"]["secretName"]]
+                items = volume["secret"].get("items") or [{"key": k, "path": k} for k in data]
+                for item in items:
+                    (path / item["path"]).write_text(data[item["key"]])
+                    (path / item["path"]).chmod(0o644)
+            elif "downwardAPI" in volume:
+                for item in volume["downwardAPI"]["items"]:
+                    (path / item["path"]).write_text(self._field(item["fieldRef"]["fieldPath"]))
+                    (path / item["path"]).chmod(0o644)
+            else:  # emptyDir, hostPath: a fresh directory anyone in the pod may write
+                path.chmod(0o777)
+            path.chmod(path.stat().st_mode | 0o755)
+            made[volume["name"]] = path
+        return made
+
+    def _field(self, path: str) -> str:
+        if path == "metadata.labels":
+            labels = self.meta.get("labels", {})
+            return "".join(f'{k}="{v}"\n' for k, v in sorted(labels.items()))
+        return {
+            "metadata.name": self.name,
+            "metadata.namespace": self.namespace,
+            "metadata.uid": self.uid,
+            "status.podIP": "127.0.0.1",
+            "spec.nodeName": "kubelet-harness",
+        }[path]
+
+    def _spec(self, container: Mapping[str, Any]) -> Spec:
+        binding = self.bindings[container["image"]]
+        if "command" in container:
+            raise PodFailed(f"{container['name']}: `command` is not mapped by this harness")
+        args = [str(a) for a in container.get("args", binding.args)]
+        env: dict[str, str] = dict(binding.env) if self.runtime.name == "process" else {}
+        for var in container.get("env", []):
+            env[var["name"]] = self._env_value(var)
+        mounts = [
+            (self.volumes[m["name"]], m["mountPath"], bool(m.get("readOnly")))
+            for m in container.get("volumeMounts", [])
+        ]
+        rewrite = self._rewriter(mounts if self.runtime.name == "process" else [])
+        args = [rewrite(a) for a in args]
+        env = {k: rewrite(v) for k, v in env.items()}
+        argv = [*binding.process, *args] if self.runtime.name == "process" else args
+        security = {**self.spec.get("securityContext", {}), **container.get("securityContext", {})}
+        limits = container.get("resources", {}).get("limits", {})
+        return Spec(container["name"], argv, env, binding, mounts, security, limits)
+
+    def _env_value(self, var: Mapping[str, Any]) -> str:
+        if "value" in var:
+            return str(var["value"])
+        source = var["valueFrom"]
+        if "fieldRef" in source:
+            return self._field(source["fieldRef"]["fieldPath"])
+        ref = source["secretKeyRef"]
+        return self.secrets[ref["name"]][ref["key"]]
+
+    def _rewriter(self, mounts: list[tuple[Path, str, bool]]) -> Any:
+        rules: list[tuple[re.Pattern[str], str]] = []
+        for address, local in self.services.items():
+            rules.append((re.compile(rf"(?<![\w.-]){re.escape(address)}(?![\w])"), local))
+        for container_port, local_port in self.ports.items():
+            rules.append((re.compile(rf"(?<=[=:])({container_port})$|^{container_port}$"),
+                          str(local_port)))  # fmt: skip
+        for host, mount_path, _ in sorted(mounts, key=lambda m: -len(m[1])):
+            rules.append((re.compile(rf"(?<![\w./-]){re.escape(mount_path)}(?=/|$|[^\w.-])"),
+                          str(host)))  # fmt: skip
+
+        def rewrite(text: str) -> str:
+            for pattern, replacement in rules:
+                text = pattern.sub(lambda _m, r=replacement: r, text)
+            return text
+
+        return rewrite
