@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: test test-slow test-all demo lint bench bench-logship images test-images system-deps clean
+.PHONY: test test-slow test-all demo lint bench bench-logship bench-images images test-images system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench: $(STAMP)
 # ~5 minutes; fetches syslog-ng from Debian's packages into ~/.cache on first use.
 bench-logship: $(STAMP)
 	$(BIN)/python benchmarks/logship_bench.py
+
+bench-images: test-images
+	$(BIN)/python benchmarks/image_startup_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info .demo
