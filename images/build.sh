@@ -5,6 +5,7 @@
 #   images/build.sh --offline   no registry needed: the base is made from Debian packages
 #                               (debootstrap + docker import) and everything is installed
 #                               from wheels built on this host
+#   PIP_CERT=bundle             online: the CA bundle the build stage's pip trusts
 #   --if-changed                skip the build when the three images already carry the
 #                               hash of the sources they would be built from (make test)
 # BASE=image overrides the base either way.
@@ -46,6 +47,11 @@ if [ "$if_changed" = 1 ]; then
 fi
 
 rm -rf wheels && mkdir -p wheels
+# pip's own CA-bundle variable: behind a TLS-intercepting proxy the build stage's pip
+# needs the same bundle as the host's (it stays in the build stage, not in the image).
+if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+    cp "$PIP_CERT" wheels/pip-ca.crt
+fi
 if [ "$offline" = 1 ]; then
     base=${BASE:-pod-agents/base:bookworm}
     if ! docker image inspect "$base" >/dev/null 2>&1; then
