@@ -67,7 +67,7 @@ class Entry:
                 updated=float(raw.get("updated", 0.0)),
                 tail=str(raw.get("tail", "")),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # 1e400 → inf → int
             raise ValueError(f"bad entry: {exc}") from None
         if entry.offset < 0 or entry.generation < 0:
             raise ValueError("bad entry: negative offset or generation")

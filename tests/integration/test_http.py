@@ -144,6 +144,26 @@ def test_basic_auth_from_the_uri_and_password_never_printed(server: HttpServer) 
         assert "admin:***@" in output
 
 
+def test_credentials_follow_a_same_origin_redirect_but_not_another_origin(
+    server: HttpServer,
+) -> None:
+    with HttpServer() as other:
+        other.routes["/landing"] = Route(200)
+        server.routes["/here"] = Route(302, b"", {"Location": "/there"})
+        server.routes["/there"] = Route(200)
+        server.routes["/away"] = Route(302, b"", {"Location": f"{other.url}/landing"})
+        base = f"http://admin:s3cret-pw@127.0.0.1:{server.port}"
+        assert run_waitfor(*FAST, f"{base}/here").returncode == 0
+        assert run_waitfor(*FAST, f"{base}/away").returncode == 0
+        sent = {path: headers.get("Authorization") for _, path, headers in server.requests}
+        assert (
+            sent["/here"]
+            == sent["/there"]
+            == "Basic " + base64.b64encode(b"admin:s3cret-pw").decode()
+        )
+        assert [h.get("Authorization") for _, _, h in other.requests] == [None]
+
+
 def test_target_that_appears_later(tmp_path: Path) -> None:
     port = free_port()
     proc = start_waitfor("--timeout", "10s", f"http://127.0.0.1:{port}/ready")

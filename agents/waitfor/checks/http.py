@@ -8,6 +8,7 @@ ca, cert, key, insecure. User and password in the URI become basic auth.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -82,6 +83,11 @@ def json_lookup(document: Any, path: list[str | int]) -> Any:
     return node
 
 
+def basic_auth(username: str | None, password: str | None) -> str:
+    credentials = f"{username or ''}:{password or ''}".encode()
+    return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
 def json_scalar_text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -96,11 +102,6 @@ class HttpCheck(BaseCheck):
         default_port = 443 if target.scheme == "https" else 80
         netloc = host if target.port == default_port else f"{host}:{target.port}"
         self.url = urlunsplit((target.scheme, netloc, target.path or "/", target.query, ""))
-        self.auth = (
-            aiohttp.BasicAuth(target.username or "", target.password or "")
-            if target.username is not None or target.password is not None
-            else None
-        )
         self.method = (opts.str("method") or "GET").upper()
         if not re.fullmatch(r"[A-Z]+", self.method):
             raise target.error(f"option method: {self.method!r} is not an HTTP method")
@@ -122,6 +123,10 @@ class HttpCheck(BaseCheck):
             if any(c in value for c in "\r\n\0"):
                 raise target.error(f"option header: {name.strip()} value has a line break")
             self.headers.append((name.strip(), value.strip()))
+        if target.username is not None or target.password is not None:
+            # Per request, not per session: aiohttp drops it on a redirect to another
+            # origin. (Built here: aiohttp 3.14 deprecates BasicAuth.)
+            self.headers.append(("Authorization", basic_auth(target.username, target.password)))
         self.redirects = opts.int("redirects", 10)
         self.ssl = tls_from_options(target, ctx, always=target.scheme == "https")
         self.session: aiohttp.ClientSession | None = None
@@ -135,7 +140,6 @@ class HttpCheck(BaseCheck):
             )
             self.session = aiohttp.ClientSession(
                 connector=connector,
-                auth=self.auth,
                 timeout=aiohttp.ClientTimeout(total=None),
                 headers={"User-Agent": "waitfor"},
             )
