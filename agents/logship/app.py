@@ -324,7 +324,7 @@ class App:
         harvester = Harvester(
             path, fd, file_id,
             offset=entry.offset, generation=entry.generation, builder=self.builder,
-            put=self.pipeline.put, index_for=self._index_for,
+            put=self.pipeline.put_docs, index_for=self._index_for,
             max_line_bytes=self.config.max_line_bytes, joiner=self._new_joiner(),
             multiline_timeout=self.config.multiline_timeout,
         )  # fmt: skip

@@ -5,19 +5,29 @@ Every document has `@timestamp`, `message`, `log.file.path`, `log.offset`, `host
 static fields the user adds. A line that is a JSON object can become fields (at the top
 level or under a key); its timestamp field, when configured and parseable, becomes
 `@timestamp`.
+
+Without JSON lines, documents are made from a byte template instead of a dict: the
+constant part of every document of a read is serialised once, and only each line's
+message (JSON-escaped for a whole read at once, by `escape_lines`) and offset are spliced
+in (`EventBuilder.render_run`). `build()` makes the same document from a dict, one line
+at a time: the JSON-lines path, and the reference the template is tested against.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from itertools import accumulate
+from operator import add
 
 from agents import __version__
-from agents.logship.lines import Line
+from agents.logship.bulk import Docs
+from agents.logship.lines import Line, LineRun
 
 # Downward API env var → ECS field. The manifests in k8s/ set exactly these names.
 DOWNWARD_ENV = {
@@ -98,6 +108,59 @@ def iso(seconds: float) -> str:
     )
 
 
+# The ASCII control characters JSON strings must escape, but for \n (the line separator
+# in `escape_lines`) and \t (replaced on its own: common, and cheaper that way).
+_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f]")
+_CONTROL_ESCAPES = {bytes([c]): json.dumps(chr(c))[1:-1].encode() for c in range(32)}
+# The document keys every event sets itself: static fields of these names are replaced.
+_OWN_KEYS = ("@timestamp", "message", "log")
+
+
+def escape_lines(data: bytes) -> bytes:
+    """Lines (each ending in `\\n`) → the same lines as JSON string contents, UTF-8.
+
+    Per line this is what `json.dumps(line_text, ensure_ascii=False)[1:-1]` gives for the
+    text `LineSplitter` would decode (a `\\r` before the newline dropped, invalid UTF-8
+    replaced by U+FFFD), with the newlines kept as separators; done on all the lines at
+    once, as a few passes over the bytes.
+    """
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            # A newline never belongs to an invalid sequence: lines are replaced as one by one.
+            data = data.decode("utf-8", "replace").encode("utf-8")
+    if b"\\" in data:
+        data = data.replace(b"\\", b"\\\\")
+    if b'"' in data:
+        data = data.replace(b'"', b'\\"')
+    if b"\t" in data:
+        data = data.replace(b"\t", b"\\t")
+    if _CONTROL.search(data):
+        data = _CONTROL.sub(lambda m: _CONTROL_ESCAPES[m.group()], data)
+    return data
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _percent_safe(data: bytes) -> bytes:
+    """Constant bytes to place in a `%` template."""
+    return data.replace(b"%", b"%%")
+
+
+def action_template(index: str, key: str, generation: int) -> bytes:
+    """The bulk action line of an event, with `%x` for its offset: `document_id()`'s `_id`."""
+    prefix = _json_bytes(f"{key}-{generation}-")[:-1]  # open: the hex offset follows
+    return (
+        b'{"create":{"_index":' + _percent_safe(_json_bytes(index))
+        + b',"_id":' + _percent_safe(prefix) + b'%x"}}\n'
+    )  # fmt: skip
+
+
 class EventBuilder:
     """Builds every document of one logship process; the constant part is made once."""
 
@@ -130,6 +193,95 @@ class EventBuilder:
         for dotted, value in (fields or {}).items():
             set_path(base, tuple(dotted.split(".")), value)
         self._base_json = json.dumps(base, ensure_ascii=False, separators=(",", ":"))
+        # The template's constant head: the base without the keys every event replaces.
+        kept = {key: value for key, value in base.items() if key not in _OWN_KEYS}
+        self._head = _percent_safe(_json_bytes(kept)[:-1] + b"," if kept else b"{")
+
+    @property
+    def templated(self) -> bool:
+        """Whether documents come from the byte template (no JSON lines to parse)."""
+        return self.json_mode is None
+
+    def template(
+        self, *, index: str, key: str, generation: int, path: str, flags: tuple[str, ...],
+        now: float,
+    ) -> bytes:  # fmt: skip
+        """An event's NDJSON as a `%` template: (offset, escaped message, offset)."""
+        log_tail = b'},"offset":%d'
+        if flags:
+            log_tail += b',"flags":' + _percent_safe(_json_bytes(list(flags)))
+        return (
+            action_template(index, key, generation)
+            + self._head
+            + b'"@timestamp":' + _json_bytes(iso(now))
+            + b',"message":"%s","log":{"file":{"path":' + _percent_safe(_json_bytes(path))
+            + log_tail + b"}}\n"
+        )  # fmt: skip
+
+    def render_run(
+        self, run: LineRun, *, index: str, key: str, generation: int, path: str,
+        flags: tuple[str, ...], now: float, max_bytes: int,
+    ) -> Docs | None:  # fmt: skip
+        """The hot path: a run of lines → their events, without an object per line.
+
+        None when the template does not apply (JSON lines) or a line must be truncated:
+        the caller then takes the lines one by one (`render_lines`).
+        """
+        if not self.templated:
+            return None
+        raws = run.data.split(b"\n")
+        raws.pop()  # what follows the last newline: nothing
+        if len(run.data) > max_bytes and max(map(len, raws)) > max_bytes:
+            return None
+        # Each line starts where the previous one ended: past its bytes and its newline.
+        starts = list(map(add, accumulate(map(len, raws), initial=run.offset),
+                          range(len(raws) + 1)))  # fmt: skip
+        messages = escape_lines(run.data).split(b"\n")
+        messages.pop()
+        tpl = self.template(index=index, key=key, generation=generation, path=path,
+                            flags=flags, now=now)  # fmt: skip
+        entries = [tpl % (o, m, o) for o, m in zip(starts[:-1], messages, strict=True)]
+        return Docs(key, generation, index, path, entries=entries, starts=starts,
+                    action_bytes=_action_bytes(index, key, generation))  # fmt: skip
+
+    def render_lines(
+        self, lines: list[Line], *, index: str, key: str, generation: int, path: str,
+        flags: tuple[str, ...], now: float,
+    ) -> list[Docs]:  # fmt: skip
+        """Lines one by one (joined multi-line events, truncated lines, JSON lines, the
+        last partial line) → their events; one `Docs` per stretch of adjacent lines."""
+        out: list[Docs] = []
+        action = action_template(index, key, generation)
+        action_bytes = _action_bytes(index, key, generation)
+        templates: dict[tuple[str, ...], bytes] = {}
+        entries: list[bytes] = []
+        starts: list[int] = []
+        for line in lines:
+            if starts and line.offset != starts[-1]:
+                out.append(Docs(key, generation, index, path, entries=entries, starts=starts,
+                                action_bytes=action_bytes))  # fmt: skip
+                entries, starts = [], []
+            line_flags = (*flags, "multiline") if "\n" in line.text else flags
+            if self.templated:
+                all_flags = (*line_flags, "truncated") if line.truncated else line_flags
+                tpl = templates.get(all_flags)
+                if tpl is None:
+                    tpl = templates[all_flags] = self.template(
+                        index=index, key=key, generation=generation, path=path,
+                        flags=all_flags, now=now,
+                    )  # fmt: skip
+                message = json.dumps(line.text, ensure_ascii=False)[1:-1].encode()
+                entries.append(tpl % (line.offset, message, line.offset))
+            else:
+                doc = self.build(line, path, flags=line_flags, now=now).encode()
+                entries.append(action % line.offset + doc + b"\n")
+            if not starts:
+                starts.append(line.offset)
+            starts.append(line.end)
+        if entries:
+            out.append(Docs(key, generation, index, path, entries=entries, starts=starts,
+                            action_bytes=action_bytes))  # fmt: skip
+        return out
 
     def build(
         self, line: Line, path: str, *, flags: tuple[str, ...] = (), now: float | None = None
@@ -158,6 +310,11 @@ class EventBuilder:
         doc["message"] = message
         doc["log"] = log
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _action_bytes(index: str, key: str, generation: int) -> int:
+    """An action line's length less its offset's hex digits, plus the source's newline."""
+    return len(action_template(index, key, generation).replace(b"%%", b"%")) - 2 + 1
 
 
 def _json_object(text: str) -> dict[str, object] | None:

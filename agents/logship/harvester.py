@@ -14,15 +14,15 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
-from agents.logship.bulk import Event
+from agents.logship.bulk import Docs
 from agents.logship.events import EventBuilder
 from agents.logship.identity import HEAD_LIMIT, FileId, head_of
-from agents.logship.lines import Line, LineSplitter
+from agents.logship.lines import Line, LineRun, LineSplitter
 from agents.logship.multiline import Joiner
 
 READ_SIZE = 256 * 1024
 
-Put = Callable[[Event], Awaitable[None]]
+Put = Callable[[Docs], Awaitable[None]]
 
 
 class Harvester:
@@ -68,38 +68,48 @@ class Harvester:
             if not chunk:
                 break
             total += len(chunk)
-            for line in self.splitter.feed(chunk):
-                await self._line(line)
+            now = time.time()  # the read time: @timestamp of these lines
+            for item in self.splitter.feed_runs(chunk):
+                if isinstance(item, LineRun):
+                    if self.joiner is None:
+                        docs = self.builder.render_run(
+                            item, index=self.index_for(now), key=self.key,
+                            generation=self.generation, path=self.path, flags=self.flags,
+                            now=now, max_bytes=self.max_line_bytes,
+                        )  # fmt: skip
+                        if docs is not None:
+                            await self._put(docs)
+                            continue
+                    await self._lines(item.lines(self.max_line_bytes), now)
+                else:
+                    await self._lines([item], now)
             if len(chunk) < READ_SIZE:
                 break
         if total:
             self.last_growth = time.monotonic()
         return total
 
-    async def _line(self, line: Line) -> None:
-        if self.joiner is None:
-            await self._emit(line)
-            return
-        self.last_line_at = time.monotonic()
-        for event in self.joiner.feed(line):
-            await self._emit(event)
+    async def _lines(self, lines: list[Line], now: float) -> None:
+        if self.joiner is not None:
+            self.last_line_at = time.monotonic()
+            lines = [event for line in lines for event in self.joiner.feed(line)]
+        await self._emit(lines, now)
 
-    async def _emit(self, line: Line) -> None:
-        now = time.time()
-        flags = (*self.flags, "multiline") if "\n" in line.text else self.flags
-        doc = self.builder.build(line, self.path, flags=flags, now=now)
-        event = Event(
-            self.key, self.generation, line.offset, line.end, self.index_for(now),
-            doc.encode(), self.path,
-        )  # fmt: skip
-        await self._put(event)
+    async def _emit(self, lines: list[Line], now: float | None = None) -> None:
+        if not lines:
+            return
+        now = time.time() if now is None else now
+        for docs in self.builder.render_lines(
+            lines, index=self.index_for(now), key=self.key, generation=self.generation,
+            path=self.path, flags=self.flags, now=now,
+        ):  # fmt: skip
+            await self._put(docs)
 
     async def flush_multiline_if_due(self) -> None:
         """Release a pending joined event after `multiline_timeout` without new lines."""
         quiet = time.monotonic() - self.last_line_at >= self.multiline_timeout
         if self.joiner is not None and self.joiner.pending and quiet:
-            for event in self.joiner.flush():
-                await self._emit(event)
+            await self._emit(self.joiner.flush())
 
     async def finish(self) -> None:
         """At drain or when the file is gone: ship the partial last line and pending joins."""
@@ -111,8 +121,7 @@ class Harvester:
             pending += self.joiner.flush()
         elif last is not None:
             pending.append(last)
-        for line in pending:
-            await self._emit(line)
+        await self._emit(pending)
 
     def examine(self) -> str:
         """What happened to the file since the last look: 'ok', 'truncated', 'deleted',

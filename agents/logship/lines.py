@@ -4,6 +4,10 @@ A line is what ends in `\n` (a `\r` before it is dropped too). The bytes after t
 newline wait for more data; at drain they are shipped as they are. A line longer than
 `max_bytes` keeps its first `max_bytes` and is flagged `truncated`; the rest, up to its
 newline, is skipped. Invalid UTF-8 is replaced (U+FFFD), never an error.
+
+`feed_runs()` is the hot path: complete lines come back as `LineRun`s, the file's bytes
+as they are, so that a whole read can become documents without a Python object per line;
+`feed()` hands out the same lines one `Line` each.
 """
 
 from __future__ import annotations
@@ -29,6 +33,37 @@ class Line:
             self.text,
             self.truncated,
         ) == (other.offset, other.end, other.text, other.truncated)
+
+
+class LineRun:
+    """Complete lines, consecutive in the file: `data` is their bytes, each `\\n` included,
+    starting at file offset `offset`. Lines longer than the splitter's `max_bytes` are in
+    it whole; `lines()` truncates them."""
+
+    __slots__ = ("data", "offset")
+
+    def __init__(self, offset: int, data: bytes) -> None:
+        self.offset, self.data = offset, data
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
+
+    def lines(self, max_bytes: int) -> list[Line]:
+        out: list[Line] = []
+        offset = self.offset
+        for raw in self.data.split(b"\n")[:-1]:
+            end = offset + len(raw) + 1
+            if len(raw) > max_bytes:
+                out.append(Line(offset, end, _decode(raw[:max_bytes]), truncated=True))
+            else:
+                out.append(Line(offset, end, _decode(raw)))
+            offset = end
+        return out
+
+    def __repr__(self) -> str:
+        count = self.data.count(b"\n")
+        return f"LineRun({self.offset}-{self.end}, {count} lines)"
 
 
 def _decode(raw: bytes) -> str:
@@ -58,35 +93,47 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> list[Line]:
         lines: list[Line] = []
-        start = 0
-        base = self._pending_offset + len(self._pending)  # file offset of data[0]
-        while True:
-            newline = data.find(b"\n", start)
-            if newline < 0:
-                break
-            if self._skipping:
-                # The tail of an overlong line ends here: emit its kept head.
-                self._overlong.end = base + newline + 1
-                lines.append(self._overlong)
-                self._skipping = False
-            elif self._pending:
-                self._pending += data[start : newline + 1]
-                raw = bytes(self._pending)
-                line_start = self._pending_offset
-                self._pending.clear()
-                lines.append(self._line(line_start, raw))
+        for item in self.feed_runs(data):
+            if isinstance(item, LineRun):
+                lines += item.lines(self.max_bytes)
             else:
-                lines.append(self._line(base + start, data[start : newline + 1]))
+                lines.append(item)
+        return lines
+
+    def feed_runs(self, data: bytes) -> list[Line | LineRun]:
+        """The lines `data` completes, in file order: the kept head of an overlong line
+        (a `Line`, flagged truncated), then the complete lines (one `LineRun`)."""
+        out: list[Line | LineRun] = []
+        base = self._pending_offset + len(self._pending)  # file offset of data[0]
+        start = 0
+        if self._skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                self._pending_offset = base + len(data)
+                return out
+            # The tail of an overlong line ends here: emit its kept head.
+            self._overlong.end = base + newline + 1
+            out.append(self._overlong)
+            self._skipping = False
             start = newline + 1
             self._pending_offset = base + start
+        last = data.rfind(b"\n", start)
+        if last >= 0:
+            if self._pending:
+                self._pending += data[start : last + 1]
+                run = LineRun(self._pending_offset, bytes(self._pending))
+                self._pending.clear()
+            else:
+                run = LineRun(base + start, data[start : last + 1])
+            out.append(run)
+            start = last + 1
+            self._pending_offset = base + start
         rest = data[start:]
-        if self._skipping:
-            self._pending_offset = base + len(data)
-        elif rest:
+        if rest:
             self._pending += rest
             if len(self._pending) > self.max_bytes:
                 self._start_overlong()
-        return lines
+        return out
 
     def _line(self, offset: int, raw: bytes) -> Line:
         end = offset + len(raw)

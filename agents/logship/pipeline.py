@@ -1,12 +1,19 @@
 """Events in, bulk requests out, acknowledgements back — within a memory budget.
 
 `put()` waits while the unacknowledged events use `queue_bytes`: a slow or absent
-Elasticsearch makes the files wait, never the memory grow. A batcher cuts batches at
-`batch_docs`, `batch_bytes` or `flush_interval`; up to `max_in_flight` batches are sent
-at once. A batch is retried until every event in it is stored or dead: whole requests
-after connection errors, 429 and 5xx (exponential backoff with jitter, forever); only the
-failed items after per-item 429/503; halves after 400/413. Dead events go to the dead
-letter and count as acknowledged, so they never block a file's progress.
+Elasticsearch makes the files wait, never the memory grow. It also waits while two
+batches' worth of events are already waiting for a sender: reading further ahead than
+that would not ship anything sooner, only hold more memory while catching up. A batcher
+cuts batches at `batch_docs`, `batch_bytes` or `flush_interval`; up to `max_in_flight`
+batches are sent at once. A batch is retried until every event in it is stored or dead:
+whole requests after connection errors, 429 and 5xx (exponential backoff with jitter,
+forever); only the failed items after per-item 429/503; halves after 400/413. Dead events
+go to the dead letter and count as acknowledged, so they never block a file's progress.
+
+Events arrive as `Docs` (the events of one read of one file, one NDJSON run): the budget,
+the batches and the acknowledgements work on runs and slices of runs, so the cost per
+event is a few bytes copied, not Python objects; only a response that is not all stored
+is looked at event by event.
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ from agents._backoff import Backoff
 from agents._log import Logger
 from agents.logship.acks import AckTracker
 from agents.logship.bulk import (
+    Docs,
     Event,
     ItemResult,
     RequestVerdict,
     Verdict,
-    build_body,
+    all_stored,
     classify_request_status,
     classify_response,
 )
@@ -53,6 +61,8 @@ class Stats:
 
 Commit = Callable[[str, int, int], None]  # (file key, generation, committed offset)
 DeadLetter = Callable[[Event, ItemResult], Awaitable[None]]
+Part = tuple[Docs, int, int]  # events lo..hi-1 of a run
+READ_AHEAD_BATCHES = 2  # events waiting for a sender, in batches, before put() waits
 
 
 class Pipeline:
@@ -77,7 +87,10 @@ class Pipeline:
         self.retry_base, self.retry_cap = retry_base, retry_cap
         self.stats = Stats()
         self.acks = AckTracker()
-        self._pending: deque[Event] = deque()
+        self._pending: deque[Docs] = deque()
+        self._pending_from = 0  # events of _pending[0] already taken into a batch
+        self._pending_events = 0
+        self._pending_size = 0  # NDJSON bytes not yet taken into a batch
         self._used = 0  # bytes of events put and not yet acknowledged
         self._space = asyncio.Condition()
         self._arrived = asyncio.Event()
@@ -92,20 +105,39 @@ class Pipeline:
 
     async def put(self, event: Event) -> None:
         """Hand over one event; waits while the memory budget is used up."""
-        size = event.size
+        await self.put_docs(Docs.of(event))
+
+    async def put_docs(self, docs: Docs) -> None:
+        """Hand over a run of events of one file, in file order after the ones before it;
+        waits while the memory budget is used up."""
+        size = docs.size
         async with self._space:
-            await self._space.wait_for(lambda: self._fits(size))
+            await self._space.wait_for(lambda: self._fits(size) and self._room_ahead())
             self._used += size
             self.stats.queue_bytes = self._used
-        self.acks.sent(event.key, event.generation, event.offset, event.end)
-        self._pending.append(event)
-        self.stats.events_in += 1
-        if len(self._pending) == 1 or len(self._pending) >= self.batch_docs:
+        self.acks.sent(docs.key, docs.generation, docs.start, docs.end)
+        was_empty = not self._pending
+        self._pending.append(docs)
+        self._pending_events += len(docs)
+        self._pending_size += size
+        self.stats.events_in += len(docs)
+        if (
+            was_empty
+            or self._pending_events >= self.batch_docs
+            or self._pending_size >= self.batch_bytes
+        ):
             self._arrived.set()
 
     def _fits(self, size: int) -> bool:
         # An event bigger than the whole budget still goes through, alone.
         return self._used == 0 or self._used + size <= self.queue_budget
+
+    def _room_ahead(self) -> bool:
+        """Fewer than two batches wait for a sender (the batcher takes them as it can)."""
+        return not self._pending or (
+            self._pending_events < READ_AHEAD_BATCHES * self.batch_docs
+            and self._pending_size < READ_AHEAD_BATCHES * self.batch_bytes
+        )
 
     @property
     def unacknowledged(self) -> int:
@@ -129,8 +161,8 @@ class Pipeline:
                 deadline = time.monotonic() + self.flush_interval
                 while (
                     not self._flush_now
-                    and len(self._pending) < self.batch_docs
-                    and self._pending_bytes() < self.batch_bytes
+                    and self._pending_events < self.batch_docs
+                    and self._pending_size < self.batch_bytes
                     and (left := deadline - time.monotonic()) > 0
                 ):
                     self._arrived.clear()
@@ -138,6 +170,8 @@ class Pipeline:
                         break
                 while self._pending:
                     batch = self._take_batch()
+                    async with self._space:
+                        self._space.notify_all()  # room ahead for put()
                     await self._slots.acquire()
                     task = asyncio.create_task(self._deliver(batch))
                     self._in_flight.add(task)
@@ -148,19 +182,30 @@ class Pipeline:
                 task.cancel()
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    def _pending_bytes(self) -> int:
-        # The queue holds at most a budget's worth: summing it is cheap enough here.
-        return sum(e.size for e in self._pending)
-
-    def _take_batch(self) -> list[Event]:
-        batch: list[Event] = []
-        size = 0
-        while self._pending and len(batch) < self.batch_docs:
-            event = self._pending[0]
-            if batch and size + event.size > self.batch_bytes:
-                break
-            batch.append(self._pending.popleft())
-            size += event.size
+    def _take_batch(self) -> list[Part]:
+        """Up to `batch_docs` events and `batch_bytes` bytes (at least one event) from the
+        head of the queue, cutting a run where a limit falls inside it."""
+        batch: list[Part] = []
+        count = size = 0
+        while self._pending and count < self.batch_docs:
+            docs, lo = self._pending[0], self._pending_from
+            hi = min(len(docs), lo + self.batch_docs - count)
+            if docs.bytes_of(lo, hi) > self.batch_bytes - size:
+                if batch and docs.bytes_of(lo, lo + 1) > self.batch_bytes - size:
+                    break
+                hi = min(hi, docs.cut_at_bytes(lo, self.batch_bytes - size))
+            batch.append((docs, lo, hi))
+            count += hi - lo
+            taken = docs.bytes_of(lo, hi)
+            size += taken
+            self._pending_events -= hi - lo
+            self._pending_size -= taken
+            if hi == len(docs):
+                self._pending.popleft()
+                self._pending_from = 0
+            else:
+                self._pending_from = hi
+                break  # the run was cut at a limit
         return batch
 
     def _sent(self, task: asyncio.Task[None]) -> None:
@@ -171,37 +216,45 @@ class Pipeline:
 
     # --- delivery -------------------------------------------------------------------------
 
-    async def _deliver(self, events: list[Event]) -> None:
-        """Send `events` until each one is stored or dead."""
+    async def _deliver(self, parts: list[Part]) -> None:
+        """Send the events of `parts` until each one is stored or dead."""
         backoff = Backoff(self.retry_base, self.retry_cap)
-        while events:
+        while parts:
+            count = sum(hi - lo for _, lo, hi in parts)
             self.stats.bulk_requests += 1
+            body = b"".join([docs.body_of(lo, hi) for docs, lo, hi in parts])
             try:
-                answer = await self.sender.send(build_body(events))
+                answer = await self.sender.send(body)
             except SendFailed as exc:
                 self.stats.es_reachable = False
-                await self._retry_later(backoff, "Elasticsearch unreachable", exc, len(events))
+                await self._retry_later(backoff, "Elasticsearch unreachable", exc, count)
                 continue
+            del body
             self.stats.es_reachable = True
             if answer.status != 200:
                 if classify_request_status(answer.status) is RequestVerdict.SPLIT:
-                    await self._split(events, answer)
+                    await self._split(parts, count, answer)
                     return
-                await self._retry_later(backoff, "bulk request refused", answer.status, len(events))
+                await self._retry_later(backoff, "bulk request refused", answer.status, count)
                 continue
-            results = classify_response(answer.body, len(events))
-            retry: list[tuple[Event, ItemResult]] = []
-            dead: list[tuple[Event, ItemResult]] = []
-            for event, result in zip(events, results, strict=True):
+            if all_stored(answer.body, count):
+                for part in parts:
+                    await self._done(*part)
+                return
+            results = classify_response(answer.body, count)
+            events = [(docs, i) for docs, lo, hi in parts for i in range(lo, hi)]
+            retry: list[tuple[Part, ItemResult]] = []
+            dead: list[tuple[Docs, int, ItemResult]] = []
+            for (docs, i), result in zip(events, results, strict=True):
                 if result.verdict is Verdict.STORED:
-                    await self._ack(event)
+                    await self._done(docs, i, i + 1)
                 elif result.verdict is Verdict.DEAD:
-                    dead.append((event, result))
+                    dead.append((docs, i, result))
                 else:
-                    retry.append((event, result))
-            for event, result in dead:
-                await self._dead(event, result)
-            if len(retry) < len(events):
+                    retry.append(((docs, i, i + 1), result))
+            for docs, i, result in dead:
+                await self._dead(docs, i, result)
+            if len(retry) < count:
                 backoff.reset()  # progress: the next wait starts short again
             if not retry:
                 return
@@ -212,21 +265,22 @@ class Pipeline:
                     "accepts them again",
                     reason=first.reason,
                 )
-            events = [event for event, _ in retry]
+            parts = [part for part, _ in retry]
             why = f"{first.status} {first.error_type or first.reason}".strip()
-            await self._retry_later(backoff, "items rejected", why, len(events))
+            await self._retry_later(backoff, "items rejected", why, len(parts))
 
-    async def _split(self, events: list[Event], answer: Answer) -> None:
-        if len(events) == 1:
+    async def _split(self, parts: list[Part], count: int, answer: Answer) -> None:
+        if count == 1:
             # One event that is by itself too big (413) or unacceptable (400): dead.
+            docs, lo, _ = parts[0]
             reason = _error_reason(answer.body) or f"HTTP {answer.status} for a single event"
-            await self._dead(events[0], ItemResult(Verdict.DEAD, answer.status, reason))
+            await self._dead(docs, lo, ItemResult(Verdict.DEAD, answer.status, reason))
             return
-        half = len(events) // 2
         self.log.warning("bulk request refused: splitting it", status=answer.status,
-                         events=len(events))  # fmt: skip
-        await self._deliver(events[:half])
-        await self._deliver(events[half:])
+                         events=count)  # fmt: skip
+        first, second = split_parts(parts, count // 2)
+        await self._deliver(first)
+        await self._deliver(second)
 
     async def _retry_later(self, backoff: Backoff, what: str, why: object, count: int) -> None:
         self.stats.retries += 1
@@ -234,9 +288,10 @@ class Pipeline:
         self.log.warning(what, error=str(why), events=count, retry_in=round(delay, 3))
         await asyncio.sleep(delay)
 
-    async def _dead(self, event: Event, result: ItemResult) -> None:
+    async def _dead(self, docs: Docs, i: int, result: ItemResult) -> None:
         """Keep a refused event in the dead letter, retrying until it is kept (a full or
         read-only data dir must not lose it, nor stop the rest of its batch)."""
+        event = docs.event(i)
         backoff = Backoff(self.retry_base, self.retry_cap)
         while True:
             try:
@@ -250,18 +305,37 @@ class Pipeline:
                 )  # fmt: skip
                 await asyncio.sleep(delay)
         self.stats.dead_lettered += 1
-        await self._ack(event)
+        await self._done(docs, i, i + 1)
 
-    async def _ack(self, event: Event) -> None:
-        self.stats.events_acked += 1
-        self.stats.bytes_acked += len(event.doc)
-        committed = self.acks.acked(event.key, event.generation, event.offset)
+    async def _done(self, docs: Docs, lo: int, hi: int) -> None:
+        """Events lo..hi-1 of `docs` are stored or dead-lettered; the run is acknowledged
+        when the last of its events is."""
+        self.stats.events_acked += hi - lo
+        self.stats.bytes_acked += docs.source_bytes(lo, hi)
+        docs.remaining -= hi - lo
+        if docs.remaining:
+            return
+        committed = self.acks.acked(docs.key, docs.generation, docs.start)
         if committed is not None:
-            self.commit(event.key, event.generation, committed)
+            self.commit(docs.key, docs.generation, committed)
         async with self._space:
-            self._used -= event.size
+            self._used -= docs.size
             self.stats.queue_bytes = self._used
             self._space.notify_all()
+
+
+def split_parts(parts: list[Part], count: int) -> tuple[list[Part], list[Part]]:
+    """`parts` → the first `count` events and the rest (a run cut where the line falls)."""
+    first: list[Part] = []
+    for n, (docs, lo, hi) in enumerate(parts):
+        if hi - lo < count:
+            first.append((docs, lo, hi))
+            count -= hi - lo
+            continue
+        if count == hi - lo:
+            return [*first, (docs, lo, hi)], parts[n + 1 :]
+        return [*first, (docs, lo, lo + count)], [(docs, lo + count, hi), *parts[n + 1 :]]
+    return first, []
 
 
 def _error_reason(body: object) -> str:
