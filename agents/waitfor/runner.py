@@ -66,8 +66,12 @@ class Watcher:
             if limit < self.config.attempt_timeout:
                 # Cut short by the global deadline, not by --attempt-timeout.
                 deadline = format_duration(self.config.timeout)
-                return False, f"no answer before the {deadline} deadline"
-            return False, f"no answer within {format_duration(limit)}"
+                reason = f"no answer before the {deadline} deadline"
+            else:
+                reason = f"no answer within {format_duration(limit)}"
+            # A check may say who did not answer (which name, which nameserver).
+            describe = getattr(self.check, "describe_no_answer", None)
+            return False, describe(reason) if describe is not None else reason
         except OSError as exc:
             return False, describe_oserror(exc, self.target.address)
 

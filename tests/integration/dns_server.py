@@ -2,8 +2,10 @@
 
 Built on dnspython's message and rdata classes. Tests change what it serves while it
 runs: records can be added or removed at once or after a delay (`later`), names can be
-made to answer SERVFAIL, to get no answer at all, or to come back truncated over UDP
-(TC bit) so the client has to ask again over TCP. Answers over UDP that do not fit the
+made to answer SERVFAIL (or any rcode: REFUSED, NXDOMAIN...), to get no answer at all, to
+come back truncated over UDP (TC bit) so the client has to ask again over TCP -- where the
+server can then stay silent or reset the connection -- or to be answered with a reply
+whose id does not match the question's, or with garbage. Answers over UDP that do not fit the
 client's buffer (512 bytes without EDNS) are truncated as a real server would.
 Unknown names get NXDOMAIN; known names without the asked type get NOERROR and no data.
 Every question is logged in `queries` with the transport it came over.
@@ -32,6 +34,8 @@ import dns.rdatatype
 import dns.rrset
 
 TYPES = ("A", "AAAA", "CNAME", "SRV", "TXT", "MX", "NS")
+RESET = "reset"  # _reply's way of saying: reset this TCP connection
+GARBAGE = bytes(range(7, 250, 3))  # noise: its counts promise records that never come
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class DnsServer:
         self._servfail: set[dns.name.Name] = set()
         self._drop: set[dns.name.Name] = set()
         self._truncate: set[dns.name.Name] = set()
+        self._rcodes: dict[dns.name.Name, dns.rcode.Rcode] = {}
+        self._mangle: dict[dns.name.Name, str] = {}
+        self._tcp_fail: dict[dns.name.Name, str] = {}
         self._scheduled: list[tuple[float, Callable[[], None]]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -116,6 +123,32 @@ class DnsServer:
         """Answer questions about `name` over UDP with an empty, truncated (TC) answer."""
         with self._lock:
             (self._truncate.add if on else self._truncate.discard)(_name(name))
+
+    def rcode(self, name: str, rcode: str | None) -> None:
+        """Answer questions about `name` with this rcode ("REFUSED", ...); None: stop."""
+        with self._lock:
+            if rcode is None:
+                self._rcodes.pop(_name(name), None)
+            else:
+                self._rcodes[_name(name)] = dns.rcode.from_text(rcode)
+
+    def mangle(self, name: str, how: str | None) -> None:
+        """Answer `name` with a reply whose id is wrong ("wrong-id") or with "garbage"."""
+        assert how in (None, "wrong-id", "garbage"), how
+        with self._lock:
+            if how is None:
+                self._mangle.pop(_name(name), None)
+            else:
+                self._mangle[_name(name)] = how
+
+    def tcp_fail(self, name: str, how: str | None) -> None:
+        """Over TCP, never answer `name` ("silent") or reset the connection ("reset")."""
+        assert how in (None, "silent", "reset"), how
+        with self._lock:
+            if how is None:
+                self._tcp_fail.pop(_name(name), None)
+            else:
+                self._tcp_fail[_name(name)] = how
 
     def later(self, delay: float, action: Callable[..., Any], *args: Any) -> None:
         """Run `action(*args)` in the server thread `delay` seconds from now."""
@@ -218,7 +251,7 @@ class DnsServer:
         except BlockingIOError:
             return
         reply = self._reply(wire, "udp")
-        if reply is not None:
+        if isinstance(reply, bytes):
             sock.sendto(reply, peer)
 
     def _on_accept(self, sock: socket.socket) -> None:
@@ -247,11 +280,18 @@ class DnsServer:
                 break
             wire, buf = buf[2 : 2 + size], buf[2 + size :]
             reply = self._reply(wire, "tcp")
-            if reply is not None:
+            if reply == RESET:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self._selector.unregister(conn)
+                del self._buffers[conn]
+                conn.close()
+                return
+            if isinstance(reply, bytes):
                 conn.sendall(struct.pack("!H", len(reply)) + reply)
         self._buffers[conn] = buf
 
-    def _reply(self, wire: bytes, transport: str) -> bytes | None:
+    def _reply(self, wire: bytes, transport: str) -> bytes | str | None:
+        """The answer's wire form, None for no answer, or RESET (TCP only)."""
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
@@ -267,11 +307,23 @@ class DnsServer:
             )
             if qname in self._drop:
                 return None
+            tcp_fail = self._tcp_fail.get(qname) if transport == "tcp" else None
+            if tcp_fail is not None:
+                return RESET if tcp_fail == "reset" else None
+            mangle = self._mangle.get(qname)
+            rcode = self._rcodes.get(qname)
             records = {name: dict(types) for name, types in self._records.items()}
             servfail = qname in self._servfail
             truncate = transport == "udp" and qname in self._truncate
+        if mangle == "garbage":
+            return GARBAGE
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        if mangle == "wrong-id":
+            response.id = (query.id + 1) % 65536
+        if rcode is not None:
+            response.set_rcode(rcode)
+            return response.to_wire()
         if servfail:
             response.set_rcode(dns.rcode.SERVFAIL)
             return response.to_wire()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import socket
 import ssl
@@ -16,16 +15,22 @@ if TYPE_CHECKING:
     from agents.waitfor.targets import Target
 
 
-def describe_oserror(exc: OSError, where: str) -> str:
+def describe_oserror(exc: OSError, where: str, *, tls: bool = False) -> str:
+    """`tls`: the error ended a connect that includes a TLS handshake."""
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve {where.rpartition(':')[0] or where}: {exc.strerror}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate of {where} not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
+        return f"TLS handshake with {where} failed: the server does not speak TLS ({exc.reason})"
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake with {where} failed: {exc.reason or exc}"
     if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
         return f"connection refused by {where}"
-    if isinstance(exc, ConnectionResetError):
+    if tls and isinstance(exc, ConnectionResetError) and exc.errno is None:
+        # asyncio's "Connection lost": the peer closed before the handshake was done.
+        return f"connection closed by {where} during the TLS handshake"
+    if isinstance(exc, ConnectionResetError) or exc.errno == errno.ECONNRESET:
         return f"connection reset by {where}"
     if exc.errno is None and str(exc).startswith("Multiple exceptions"):
         # asyncio tried several addresses; all refused is the common case.
@@ -58,14 +63,35 @@ async def open_stream(
     except OSError as exc:
         if isinstance(exc, TimeoutError):
             raise
-        raise NotReady(describe_oserror(exc, where)) from None
+        raise NotReady(describe_oserror(exc, where, tls=tls is not None)) from None
+
+
+# How long a peer gets to acknowledge our goodbye. A plain TCP close is done at once; a
+# TLS close waits for the peer's close_notify, which a hung or hostile server never sends.
+CLOSE_GRACE = 0.1
 
 
 async def close_stream(writer: asyncio.StreamWriter) -> None:
+    """Close without letting the peer hold the attempt: its verdict is already made.
+
+    An attempt cut short (its timeout, the deadline, a signal) drops the connection at
+    once, so it ends when its time is up, not a grace period later.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        writer.transport.abort()
+        return
     writer.close()
-    with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-        async with asyncio.timeout(1.0):  # not wait_for: see agents/_aio.py
+    closed = False
+    try:
+        async with asyncio.timeout(CLOSE_GRACE):  # not wait_for: see agents/_aio.py
             await writer.wait_closed()
+        closed = True
+    except (OSError, TimeoutError, ssl.SSLError):
+        pass
+    finally:
+        if not closed:
+            writer.transport.abort()
 
 
 async def read_exactly(reader: asyncio.StreamReader, n: int, what: str) -> bytes:

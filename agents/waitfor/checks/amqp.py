@@ -14,6 +14,7 @@ from agents.waitfor.targets import Target
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 FRAME_METHOD = 1
 CONNECTION_START = (10, 10)
+NOT_AMQP = "not an AMQP broker (unexpected answer to the protocol header)"
 
 
 def classify(head: bytes, rest: bytes) -> str:
@@ -28,7 +29,7 @@ def classify(head: bytes, rest: bytes) -> str:
         and struct.unpack("!HH", rest[:4]) == (CONNECTION_START)
     ):
         return "broker answered Connection.Start"
-    raise NotReady("not an AMQP broker (unexpected answer to the protocol header)")
+    raise NotReady(NOT_AMQP)
 
 
 class AmqpCheck(BaseCheck):
@@ -42,7 +43,12 @@ class AmqpCheck(BaseCheck):
         try:
             writer.write(PROTOCOL_HEADER)
             await writer.drain()
-            head = await read_exactly(reader, 7, "the broker's answer")
+            # A broker's answer starts with "AMQP" or a method frame: refuse anything else
+            # at its first byte, not after waiting for bytes a stranger will never send.
+            head = await read_exactly(reader, 1, "the broker's answer")
+            if head not in (b"A", bytes([FRAME_METHOD])):
+                raise NotReady(NOT_AMQP)
+            head += await read_exactly(reader, 6, "the broker's answer")
             if head[:4] == b"AMQP":
                 rest = await read_exactly(reader, 1, "the broker's answer")
             else:

@@ -165,6 +165,11 @@ class DnsCheck(BaseCheck):
             )
         return f"{len(found)} {label} record(s): {', '.join(found[:3])}"
 
+    def describe_no_answer(self, reason: str) -> str:
+        # dnspython drops replies with a wrong id or that do not parse, as it should
+        # (they may be spoofed): to us such a nameserver looks silent.
+        return f"{self.name}: {reason}{self.where}"
+
     def _describe(self, exc: BaseException) -> str:
         if isinstance(exc, dns.resolver.NXDOMAIN):
             tried = ", ".join(q.to_text(omit_final_dot=True) for q in exc.qnames())

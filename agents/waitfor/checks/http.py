@@ -71,6 +71,22 @@ async def read_body(stream: aiohttp.StreamReader, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def redirect_reason(exc: aiohttp.TooManyRedirects, limit: int) -> str:
+    """Name the loop when the redirects came back to a URL already visited."""
+    urls = [str(r.url) for r in exc.history] + [str(exc.request_info.real_url)]
+    for end, url in enumerate(urls):
+        if url in urls[:end]:
+            cycle = urls[urls.index(url) : end + 1]
+            return f"more than {limit} redirects, a redirect loop: {' -> '.join(cycle)}"
+    return f"more than {limit} redirects"
+
+
+def _shorten(message: str, limit: int = 160) -> str:
+    """aiohttp's parser errors span lines and quote the peer's bytes: one short line."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def json_lookup(document: Any, path: list[str | int]) -> Any:
     node = document
     for key in path:
@@ -98,6 +114,7 @@ class HttpCheck(BaseCheck):
     def __init__(self, target: Target, ctx: BuildContext) -> None:
         opts = target.options
         self.display = target.display
+        self.address = target.address
         host = f"[{target.host}]" if ":" in target.host else target.host
         default_port = 443 if target.scheme == "https" else 80
         netloc = host if target.port == default_port else f"{host}:{target.port}"
@@ -162,19 +179,22 @@ class HttpCheck(BaseCheck):
                 if self.body is None and self.json is None:
                     return f"HTTP {code}"
                 data = await read_body(response.content, _BODY_LIMIT)
-        except aiohttp.TooManyRedirects:
-            raise NotReady(f"more than {self.redirects} redirects") from None
+        except aiohttp.TooManyRedirects as exc:
+            raise NotReady(redirect_reason(exc, self.redirects)) from None
         except aiohttp.ClientConnectorCertificateError as exc:
             raise NotReady(
                 f"TLS certificate of {exc.host}:{exc.port} not trusted: "
                 f"{getattr(exc.certificate_error, 'verify_message', exc.certificate_error)}"
             ) from None
         except aiohttp.ClientConnectorError as exc:
-            raise NotReady(describe_oserror(exc.os_error, f"{exc.host}:{exc.port}")) from None
+            where, tls = f"{exc.host}:{exc.port}", self.ssl is not None
+            raise NotReady(describe_oserror(exc.os_error, where, tls=tls)) from None
+        except aiohttp.ClientOSError as exc:  # reset or broken pipe once connected
+            raise NotReady(describe_oserror(exc, self.address)) from None
         except aiohttp.ServerDisconnectedError:
             raise NotReady("server closed the connection without a response") from None
         except aiohttp.ClientResponseError as exc:
-            raise NotReady(f"invalid HTTP response: {exc.message}") from None
+            raise NotReady(f"invalid HTTP response: {_shorten(exc.message)}") from None
         except aiohttp.ClientPayloadError as exc:
             raise NotReady(f"response body broken: {exc}") from None
         except aiohttp.ClientError as exc:

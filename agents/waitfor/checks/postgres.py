@@ -15,6 +15,8 @@ from agents.waitfor.targets import Target
 
 PROTOCOL_3_0 = 196608
 CANNOT_CONNECT_NOW = "57P03"
+# What `classify` accepts as a first answer: authentication request, error, negotiation.
+FIRST_MESSAGES = (b"R", b"E", b"v")
 
 
 def startup_message(user: str, database: str) -> bytes:
@@ -60,8 +62,12 @@ class PostgresCheck(BaseCheck):
         try:
             writer.write(startup_message(self.user, self.database))
             await writer.drain()
-            header = await read_exactly(reader, 5, "the server's answer")
-            kind, length = header[:1], struct.unpack("!I", header[1:])[0]
+            # Refuse a stranger at its first byte rather than wait for bytes it never sends.
+            kind = await read_exactly(reader, 1, "the server's answer")
+            if kind not in FIRST_MESSAGES:
+                raise NotReady(f"not a PostgreSQL server (first message type {kind!r})")
+            header = kind + await read_exactly(reader, 4, "the server's answer")
+            length = struct.unpack("!I", header[1:])[0]
             if not 4 <= length <= 65536:
                 raise NotReady(f"not a PostgreSQL server (message length {length})")
             payload = await read_exactly(reader, length - 4, "the server's answer")

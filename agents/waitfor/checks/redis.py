@@ -19,12 +19,35 @@ def command(*args: str) -> bytes:
     return b"".join(parts)
 
 
-async def reply(reader) -> bytes:  # type: ignore[no-untyped-def]
-    try:
-        line = await reader.readuntil(b"\r\n")
-    except Exception as exc:  # IncompleteReadError, LimitOverrunError, reset
-        raise NotReady(f"no complete reply from the server ({type(exc).__name__})") from None
-    return line[:-2]
+# The first byte of every RESP2/RESP3 reply; anything else is another protocol or noise.
+RESP_TYPES = frozenset(b"+-:$*_,#!=(%~>|")
+LINE_LIMIT = 65536
+
+
+async def reply(reader, command: str) -> bytes:  # type: ignore[no-untyped-def]
+    """The first line of the server's reply to `command`, without its CRLF.
+
+    Read in chunks rather than up to the CRLF, so that noise with no line end is refused
+    as soon as it arrives instead of being waited on until the attempt times out. We
+    send one command at a time, so nothing after the first line belongs to a later reply.
+    """
+    data = b""
+    while b"\r\n" not in data:
+        try:
+            chunk = await reader.read(4096)
+        except ConnectionResetError:
+            raise NotReady(f"connection reset while reading the reply to {command}") from None
+        if not chunk:
+            raise NotReady(
+                f"connection closed after {len(data)} bytes, before a complete reply to {command}"
+            )
+        data += chunk
+        if data[0] not in RESP_TYPES:
+            line = data.partition(b"\r\n")[0]
+            raise NotReady(f"not a Redis server ({command} answered {_text(line)})")
+        if len(data) > LINE_LIMIT:
+            raise NotReady(f"not a Redis server (no line end in {len(data)} bytes)")
+    return data.partition(b"\r\n")[0]
 
 
 class RedisCheck(BaseCheck):
@@ -43,13 +66,13 @@ class RedisCheck(BaseCheck):
         try:
             if self.auth:
                 writer.write(command("AUTH", *self.auth))
-                answer = await reply(reader)
+                answer = await reply(reader, "AUTH")
                 if not answer.startswith((b"+", b"-")):
                     raise NotReady(f"not a Redis server (AUTH answered {_text(answer)})")
                 if answer != b"+OK":
                     raise NotReady(f"AUTH refused: {_text(answer)}")
             writer.write(command("PING"))
-            answer = await reply(reader)
+            answer = await reply(reader, "PING")
             if answer == b"+PONG":
                 return "PONG"
             if answer.startswith(b"-"):
@@ -60,7 +83,8 @@ class RedisCheck(BaseCheck):
 
 
 def _text(answer: bytes) -> str:
-    return answer[:200].decode("utf-8", "replace").lstrip("-+")
+    text = answer[:200].decode("utf-8", "replace").lstrip("-+")
+    return text if text.isprintable() else repr(answer[:32])
 
 
 def build(target: Target, ctx: BuildContext) -> RedisCheck:
