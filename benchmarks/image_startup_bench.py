@@ -85,13 +85,19 @@ def waitfor_once(port: int) -> float:
         docker("rm", "-f", name)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def logship_once(logs: Path, es_port: int) -> float:
     name = f"bench-logship-{os.getpid()}"
     data = logs / ".logship"
     subprocess.run(["rm", "-rf", str(data)], check=True)
     docker("run", "-d", "--name", name, *RESTRICTED, "-v", f"{logs}:/var/log/app", LOGSHIP,
            "--path", "/var/log/app/*.log", "--es", f"http://127.0.0.1:{es_port}",
-           "--data-dir", "/var/log/app/.logship", "--http-port", "0")  # fmt: skip
+           "--data-dir", "/var/log/app/.logship", "--http-port", str(free_port()))  # fmt: skip
     try:
         return first_event(name, "file opened") - started_at(name)
     finally:

@@ -69,6 +69,7 @@ class App:
         self._signals = 0
         self._wake_scanner = asyncio.Event()
         self._stopping = asyncio.Event()  # set with stop_now
+        self._opened = asyncio.Event()  # the first scan's files are open: imports may run
         self._first_scan = True
         self._final_read = False  # drain: each harvester reads to its end once more and stops
         self._seen: set[tuple[int, int]] = set()  # (dev, ino) of the files the last scan saw
@@ -158,16 +159,13 @@ class App:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.handle_signal, signum)
         server = None
+        serving: asyncio.Task[None] | None = None
         if self.config.http_port:
+            # /healthz answers during a long first scan; /readyz once it is done. The
+            # server's imports run in a thread meanwhile, as does the client's (_ship).
             server = StatusServer(self.config.http_host, self.config.http_port,
                                   ready=lambda: self.ready, metrics=self._metrics)  # fmt: skip
-            try:
-                await server.setup()
-            except OSError as exc:
-                await self.sender.close()
-                where = f"{self.config.http_host}:{self.config.http_port}"
-                problem = f"cannot listen on {where}: {exc.strerror}"
-                raise OptionError(f"--http-port: {problem}") from None
+            serving = asyncio.create_task(server.setup(), name="status-server")
         watcher = Watcher(self.config.paths, self._notified)
         pipeline_task = asyncio.create_task(self._ship(), name="pipeline")
         saver = asyncio.create_task(self._save_periodically(), name="registry-saver")
@@ -175,6 +173,14 @@ class App:
             for problem in watcher.start():
                 self.log.warning("watch", error=problem)
             await self._scan()
+            self._opened.set()
+            if serving is not None:
+                try:
+                    await serving
+                except OSError as exc:
+                    where = f"{self.config.http_host}:{self.config.http_port}"
+                    problem = f"cannot listen on {where}: {exc.strerror}"
+                    raise OptionError(f"--http-port: {problem}") from None
             self.ready = True
             port = server.port if server else None
             self.log.info("started", paths=list(self.config.paths), es=len(self.config.es),
@@ -194,6 +200,9 @@ class App:
             for harvester in self.harvesters.values():
                 harvester.close()
             await self.sender.close()
+            if serving is not None and not serving.done():
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
             if server is not None:
                 await server.cleanup()
             for signum in (signal.SIGTERM, signal.SIGINT):
@@ -203,7 +212,10 @@ class App:
         return 0
 
     async def _ship(self) -> None:
-        """Install the index template, if any; then run the pipeline."""
+        """Import the client (in a thread), install the index template, if any; then run
+        the pipeline."""
+        await self._opened.wait()  # the GIL goes to opening the files first
+        await self.sender.warm()
         if self.template is not None:
             try:
                 await install_template(self.sender, self.template, self.log)

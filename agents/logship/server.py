@@ -8,10 +8,12 @@ shows counters and per-file lag only: no secrets, no file contents.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 from agents.logship.pipeline import Stats
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 def render_metrics(stats: Stats, lag: dict[str, int], extra: dict[str, float]) -> str:
@@ -55,9 +57,17 @@ class StatusServer:
     ) -> None:
         self.host, self.port = host, port
         self._ready, self._metrics = ready, metrics
-        self._runner: web.AppRunner | None = None
+        self._runner: Any = None
+        self._web: Any = None
 
     async def setup(self) -> None:
+        import asyncio
+        import importlib
+
+        # In a thread: the event loop goes on opening and reading files meanwhile.
+        web = await asyncio.to_thread(importlib.import_module, "aiohttp.web")
+
+        self._web = web
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
@@ -77,12 +87,12 @@ class StatusServer:
             self._runner = None
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+        return self._web.Response(text="ok\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
         if self._ready():
-            return web.Response(text="ready\n")
-        return web.Response(status=503, text="not watching yet\n")
+            return self._web.Response(text="ready\n")
+        return self._web.Response(status=503, text="not watching yet\n")
 
     async def _metrics_handler(self, request: web.Request) -> web.Response:
-        return web.Response(text=self._metrics(), content_type="text/plain", charset="utf-8")
+        return self._web.Response(text=self._metrics(), content_type="text/plain", charset="utf-8")

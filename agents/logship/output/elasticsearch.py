@@ -112,6 +112,30 @@ def _serializers() -> dict[str, Any]:
     return {"application/json": Reader(), "application/x-ndjson": BulkBody()}
 
 
+def _check_tls_files(options: dict[str, Any]) -> None:
+    """Load the CA and client certificate files the way the client will, so that a bad
+    one is a configuration error now rather than a failure at the first request."""
+    import ssl
+
+    ca, cert, key = options.get("ca_certs"), options.get("client_cert"), options.get("client_key")
+    if not (ca or cert):
+        return
+    try:
+        context = ssl.create_default_context()
+        if ca:
+            context.load_verify_locations(cafile=ca)
+        if cert:
+            context.load_cert_chain(cert, key)
+    except (ValueError, ssl.SSLError, OSError) as exc:
+        which = "--ca-file" if ca and not cert else "--cert-file/--key-file"
+        if ca and cert:  # which of the two: try the CA alone
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=ca)
+            except (ValueError, ssl.SSLError, OSError):
+                which = "--ca-file"
+        raise OptionError(f"{which}: unusable for TLS: {exc}") from None
+
+
 def _import_client() -> Any:
     """`AsyncElasticsearch`, without the `requests` package its transport would load for a
     node class logship never uses (~4.5 MiB of memory)."""
@@ -127,25 +151,41 @@ def _import_client() -> Any:
 
 
 class ElasticsearchSender:
-    def __init__(self, options: dict[str, Any]) -> None:
-        import ssl
+    """The client is made on first use, not here: importing it costs ~0.2 s, which would
+    hold back reading the files and /readyz at start-up. `warm()` imports it in a thread
+    meanwhile. What would make the client refuse its options (unusable TLS files) is
+    checked here, so it is still a configuration error at start (exit 2)."""
 
-        client_class = _import_client()
+    def __init__(self, options: dict[str, Any]) -> None:
         options = dict(options)
         self.compress = bool(options.pop("http_compress", False))
-        try:
-            self.client = client_class(**options, serializers=_serializers())
-        except (ValueError, ssl.SSLError, OSError) as exc:
-            # Bad certificate or key files show only here, when the client loads them.
-            which = "--cert-file/--key-file" if "client_cert" in options else "--ca-file"
-            raise OptionError(f"{which}: unusable for TLS: {exc}") from None
-        # The headers the client itself would set with http_compress.
-        gzipped = {"content-encoding": "gzip", "accept-encoding": "gzip"}
-        self._bulk_client = self.client.options(headers=gzipped) if self.compress else self.client
+        self._options = options
+        self._client: Any = None
+        self._bulk_client: Any = None
+        _check_tls_files(options)
+
+    async def warm(self) -> None:
+        """Import the client off the event loop (reading goes on meanwhile)."""
+        await asyncio.to_thread(_import_client)
+
+    @property
+    def client(self) -> Any:
+        self._make()
+        return self._client
+
+    def _make(self) -> None:
+        if self._client is None:
+            self._client = _import_client()(**self._options, serializers=_serializers())
+            # The headers the client itself would set with http_compress.
+            gzipped = {"content-encoding": "gzip", "accept-encoding": "gzip"}
+            self._bulk_client = (
+                self._client.options(headers=gzipped) if self.compress else self._client
+            )
 
     async def send(self, body: bytes) -> Answer:
         if self.compress:
             body = await asyncio.to_thread(gzip_body, body)
+        self._make()
         return await self._call(self._bulk_client.bulk(operations=body))
 
     async def put_template(self, name: str, body: dict[str, Any]) -> Answer:
@@ -171,7 +211,8 @@ class ElasticsearchSender:
             return False
 
     async def close(self) -> None:
-        await self.client.close()
+        if self._client is not None:
+            await self._client.close()
 
 
 def _describe(exc: BaseException) -> str:

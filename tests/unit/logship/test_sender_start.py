@@ -1,0 +1,45 @@
+"""The sender makes its client on first use (the import costs ~0.2 s at start-up), but
+unusable TLS files are still a configuration error when logship starts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import trustme
+
+from agents._options import OptionError
+from agents.logship.output.elasticsearch import ElasticsearchSender
+
+
+def options(**extra: object) -> dict[str, object]:
+    return {"hosts": ["https://127.0.0.1:9200"], "http_compress": True, **extra}
+
+
+def test_a_ca_file_that_is_no_certificate_names_the_ca_flag(tmp_path: Path) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    with pytest.raises(OptionError, match=r"^--ca-file: unusable for TLS"):
+        ElasticsearchSender(options(ca_certs=str(bad)))
+
+
+def test_a_bad_client_certificate_names_the_cert_flags(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    (tmp_path / "cert.pem").write_text("garbage\n")
+    with pytest.raises(OptionError, match=r"^--cert-file/--key-file: unusable for TLS"):
+        ElasticsearchSender(options(ca_certs=str(tmp_path / "ca.pem"),
+                                    client_cert=str(tmp_path / "cert.pem")))  # fmt: skip
+
+
+def test_good_tls_files_pass_and_the_client_waits_for_first_use(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("logship.test")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "client.pem"))
+    sender = ElasticsearchSender(options(ca_certs=str(tmp_path / "ca.pem"),
+                                         client_cert=str(tmp_path / "client.pem")))  # fmt: skip
+    assert sender._client is None
+    assert sender.client is sender.client  # made once, on first use
+    assert "elasticsearch" in sys.modules
