@@ -86,6 +86,9 @@ class Pipeline:
         self.flush_interval, self.queue_budget = flush_interval, queue_bytes
         self.retry_base, self.retry_cap = retry_base, retry_cap
         self.stats = Stats()
+        # Set (and replaced) when a request is answered: batches waiting out a backoff
+        # because Elasticsearch was unreachable go at once, not each on its own timer.
+        self._answered = asyncio.Event()
         self.acks = AckTracker()
         self._pending: deque[Docs] = deque()
         self._pending_from = 0  # events of _pending[0] already taken into a batch
@@ -227,10 +230,16 @@ class Pipeline:
                 answer = await self.sender.send(body)
             except SendFailed as exc:
                 self.stats.es_reachable = False
-                await self._retry_later(backoff, "Elasticsearch unreachable", exc, count)
+                answered = self._answered
+                await self._retry_later(backoff, "Elasticsearch unreachable", exc, count,
+                                        until=answered)  # fmt: skip
+                if answered.is_set():
+                    backoff.reset()
                 continue
             del body
             self.stats.es_reachable = True
+            self._answered.set()
+            self._answered = asyncio.Event()
             if answer.status != 200:
                 if classify_request_status(answer.status) is RequestVerdict.SPLIT:
                     await self._split(parts, count, answer)
@@ -282,11 +291,18 @@ class Pipeline:
         await self._deliver(first)
         await self._deliver(second)
 
-    async def _retry_later(self, backoff: Backoff, what: str, why: object, count: int) -> None:
+    async def _retry_later(
+        self, backoff: Backoff, what: str, why: object, count: int,
+        until: asyncio.Event | None = None,
+    ) -> None:  # fmt: skip
+        """Wait out the backoff, or until `until` is set."""
         self.stats.retries += 1
         delay = backoff.next()
         self.log.warning(what, error=str(why), events=count, retry_in=round(delay, 3))
-        await asyncio.sleep(delay)
+        if until is None:
+            await asyncio.sleep(delay)
+        else:
+            await wait_event(until, delay)
 
     async def _dead(self, docs: Docs, i: int, result: ItemResult) -> None:
         """Keep a refused event in the dead letter, retrying until it is kept (a full or

@@ -126,6 +126,23 @@ async def test_elasticsearch_down_then_back(es: StandIn) -> None:
     assert h.pipeline.stats.es_reachable is True
 
 
+async def test_after_an_outage_one_answer_sends_every_waiting_batch_at_once(
+    es: StandIn,
+) -> None:
+    """Batches waiting out a long backoff (up to 60 s each here) go as soon as any request
+    is answered again, instead of each on its own timer."""
+    await es.down(None)
+    async with Harness(es, batch_docs=10, retry_base=60.0, retry_cap=60.0, max_in_flight=8) as h:
+        await h.feed(50, key="early")  # 5 batches, all failing into their backoff
+        async with asyncio.timeout(10):
+            while h.pipeline.stats.retries < 5:
+                await asyncio.sleep(0.02)
+        await es.up()
+        await h.feed(10, key="late")  # sent at once (no backoff yet): answered
+        await h.settle(limit=15.0)  # not 60 s: the five waiting batches were woken
+    assert es.count("logs") == 60
+
+
 async def test_mapping_errors_go_to_the_dead_letter_and_do_not_block(es: StandIn) -> None:
     async with Harness(es, batch_docs=10) as h:
         h.pipeline.track("f", 0, 0)
