@@ -42,7 +42,7 @@ from agents.logship.output.elasticsearch import Answer, SendFailed
 
 
 class Sender(Protocol):
-    async def send(self, body: bytes) -> Answer: ...
+    async def send(self, body: bytes | list[bytes | memoryview]) -> Answer: ...
 
 
 class Stats:
@@ -225,7 +225,7 @@ class Pipeline:
         while parts:
             count = sum(hi - lo for _, lo, hi in parts)
             self.stats.bulk_requests += 1
-            body = b"".join([docs.body_of(lo, hi) for docs, lo, hi in parts])
+            body = [docs.body_of(lo, hi) for docs, lo, hi in parts]
             try:
                 answer = await self.sender.send(body)
             except SendFailed as exc:

@@ -86,10 +86,12 @@ def client_options(config: Any) -> dict[str, Any]:
     return options
 
 
-def gzip_body(body: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """`body` as a gzip member (what `Content-Encoding: gzip` means)."""
+def gzip_body(body: bytes | list[bytes | memoryview], level: int = GZIP_LEVEL) -> bytes:
+    """`body` (or its pieces, in order) as one gzip member (what `Content-Encoding: gzip`
+    means). Pieces are compressed one after another: no joined copy of the body."""
     packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return packer.compress(body) + packer.flush()
+    pieces = [body] if isinstance(body, bytes) else body
+    return b"".join([packer.compress(piece) for piece in pieces]) + packer.flush()
 
 
 def _serializers() -> dict[str, Any]:
@@ -182,9 +184,12 @@ class ElasticsearchSender:
                 self._client.options(headers=gzipped) if self.compress else self._client
             )
 
-    async def send(self, body: bytes) -> Answer:
+    async def send(self, body: bytes | list[bytes | memoryview]) -> Answer:
+        """One bulk request: `body` is NDJSON, whole or in pieces to be sent in order."""
         if self.compress:
             body = await asyncio.to_thread(gzip_body, body)
+        elif not isinstance(body, bytes):
+            body = b"".join(body)
         self._make()
         return await self._call(self._bulk_client.bulk(operations=body))
 

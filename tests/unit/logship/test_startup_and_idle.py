@@ -51,3 +51,12 @@ def test_an_idle_file_is_polled_less_and_less_but_never_while_draining() -> None
     waits = [poll_interval(q, draining=False) for q in (0.0, 0.9, 1.0, 2.5, 3.0, 60.0, 1e6)]
     assert waits == [POLL, POLL, POLL * 2, POLL * 4, IDLE_POLL, IDLE_POLL, IDLE_POLL]
     assert poll_interval(1e6, draining=True) == POLL
+
+
+def test_a_body_in_pieces_gzips_to_the_joined_body() -> None:
+    import gzip
+
+    from agents.logship.output.elasticsearch import gzip_body
+
+    pieces: list[bytes | memoryview] = [b'{"create":{}}\n', memoryview(b'xx{"a":1}\nyy')[2:10]]
+    assert gzip.decompress(gzip_body(pieces)) == b'{"create":{}}\n{"a":1}\n'
