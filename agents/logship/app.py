@@ -80,6 +80,7 @@ class App:
         self._signals = 0
         self._wake_scanner = asyncio.Event()
         self._stopping = asyncio.Event()  # set with stop_now
+        self._changed: set[str] = set()  # paths notified, not yet taken by the loop
         self._opened = asyncio.Event()  # the first scan's files are open: imports may run
         self._first_scan = True
         self._final_read = False  # drain: each harvester reads to its end once more and stops
@@ -253,11 +254,16 @@ class App:
             harvester.wakeup.set()
 
     def _notified(self, path: str) -> None:
-        """From watchdog's thread: something changed at `path`."""
+        """From watchdog's thread: something changed at `path`. One hop to the loop per
+        path until the loop has taken it (a live file's every write is an event)."""
+        if path in self._changed:
+            return
+        self._changed.add(path)
         with contextlib.suppress(RuntimeError):  # the loop is closing
             self._loop.call_soon_threadsafe(self._on_change, path)
 
     def _on_change(self, path: str) -> None:
+        self._changed.discard(path)  # first: a change from now on schedules another call
         owners = [h for h in self.harvesters.values() if h.path == path and not h.finished]
         for harvester in owners:
             harvester.wakeup.set()
