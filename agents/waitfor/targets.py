@@ -253,6 +253,12 @@ def parse_target(raw: str) -> Target:
     )
     if "\0" in target.path:
         raise target.error("the path contains a NUL byte")
+    if scheme in PASSWORD_SCHEMES:
+        secret_file = target.options.str("password-file")
+        if secret_file is not None:
+            if has_password:
+                raise target.error("a password in the URI and a password-file: give one")
+            target.password = _read_password_file(target, secret_file)
     if scheme in ("file", "unix"):
         if host and host != "localhost":
             raise target.error(
@@ -283,6 +289,22 @@ def parse_target(raw: str) -> Target:
     if not 0 < target.port < 65536:
         raise target.error(f"port {target.port} out of range 1-65535")
     return target
+
+
+# Schemes whose check logs in: a password can come from a file (a mounted Secret), so
+# that it is in neither the command line (`ps`, /proc/PID/cmdline) nor the environment.
+PASSWORD_SCHEMES = frozenset({"http", "https", "mysql", "mariadb", "redis", "rediss", "amqp",
+                              "amqps"})  # fmt: skip
+
+
+def _read_password_file(target: Target, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as secret:
+            text = secret.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise target.error(f"option password-file: cannot read {path}: {why}") from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"

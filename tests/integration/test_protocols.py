@@ -520,3 +520,18 @@ def test_rediss_verifies_the_server_certificate(
     plain = run_waitfor(*TLS_RUN, f"redis://localhost:{server.port}#ca={files['ca']}")
     assert plain.returncode == 2
     assert "unknown option 'ca'" in plain.stderr
+
+
+def test_redis_password_from_a_file_never_on_the_command_line(
+    redis_auth_server: Redis, tmp_path: Path
+) -> None:
+    secret = tmp_path / "redis-password"
+    secret.write_text(REDIS_PASSWORD + "\n")  # as a Secret's file or `echo` writes it
+    target = f"redis://{HOST}:{redis_auth_server.port}#password_file={secret}"
+    display = target.replace(str(secret), "***")  # any password-ish option is masked
+    result = run_waitfor(*READY_SOON, target)
+    assert ready_event(result, display)["detail"] == "PONG"
+    assert REDIS_PASSWORD not in result.stderr + result.stdout
+    secret.write_text("not-the-Pa55word\n")
+    line = assert_timed_out(run_waitfor(*FAIL_FAST, target), display)
+    assert_reason(line, display, "AUTH refused: WRONGPASS")

@@ -1,7 +1,14 @@
+import io
+from pathlib import Path
+
 import pytest
 
+from agents._log import Logger
 from agents._options import OptionError
+from agents.waitfor.checks import BuildContext, build_check
 from agents.waitfor.targets import TargetError, parse_target, split_targets
+
+CTX = BuildContext(log=Logger("waitfor", stream=io.StringIO()))
 
 
 @pytest.mark.parametrize(
@@ -214,3 +221,17 @@ def test_quotes_inside_a_target_survive_the_env_splitter() -> None:
 def test_env_splitter_rejects_unbalanced_quotes(text: str) -> None:
     with pytest.raises(OptionError, match="WAITFOR_TARGETS"):
         split_targets(text)
+
+
+def test_a_password_file_fills_the_password_and_names_its_problems(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret-from-file\r\n")
+    target = parse_target(f"amqp://guest@mq:5672#password_file={secret}")
+    assert target.password == "s3cret-from-file"
+    assert "s3cret" not in target.display
+    with pytest.raises(TargetError, match=r"password-file: cannot read .*/missing: No such file"):
+        parse_target(f"redis://cache:6379#password_file={tmp_path}/missing")
+    with pytest.raises(TargetError, match="a password in the URI and a password-file"):
+        parse_target(f"redis://:pw@cache:6379#password_file={secret}")
+    with pytest.raises(TargetError, match="unknown option 'password-file'"):
+        build_check(parse_target(f"tcp://db:5432#password_file={secret}"), CTX)
