@@ -141,6 +141,21 @@ class Docs:
         hi = bisect_left(self.cuts, self.cuts[lo] + limit + 1, lo + 1) - 1
         return max(hi, lo + 1)
 
+    def slice(self, lo: int, hi: int) -> Docs:
+        """Events lo..hi-1 as a Docs of their own (a run too big for the memory budget
+        is handed over in slices)."""
+        part = Docs.__new__(Docs)
+        part.key, part.generation, part.index, part.path = (
+            self.key, self.generation, self.index, self.path
+        )  # fmt: skip
+        first = self.cuts[lo]
+        part.body = self.body[first : self.cuts[hi]]
+        part.cuts = array("Q", (cut - first for cut in self.cuts[lo : hi + 1]))
+        part.starts = self.starts[lo : hi + 1]
+        part.action_bytes = self.action_bytes
+        part.remaining = hi - lo
+        return part
+
     def event(self, i: int) -> Event:
         """Event `i` on its own: for the dead letter, and the logs that name it."""
         entry = self.body[self.cuts[i] : self.cuts[i + 1]]

@@ -21,6 +21,7 @@ from agents.logship.lines import Line, LineRun, LineSplitter
 from agents.logship.multiline import Joiner
 
 READ_SIZE = 256 * 1024
+TAIL = 64  # bytes before the position compared before each read
 INLINE_READ = 64 * 1024  # new bytes up to this are read on the event loop
 
 Put = Callable[[Docs], Awaitable[None]]
@@ -54,6 +55,8 @@ class Harvester:
         self.last_line_at = time.monotonic()
         self.finished = False  # deleted or rotated away and read to the end
         self.wakeup = asyncio.Event()
+        self._tail = b""  # the last TAIL bytes read, to notice a rewrite behind our back
+        self.rewritten = False
 
     @property
     def position(self) -> int:
@@ -65,6 +68,9 @@ class Harvester:
         total = 0
         loop = asyncio.get_running_loop()
         while True:
+            if self._rewritten_behind():
+                self.rewritten = True  # examine() says "truncated": read again from 0
+                break
             if os.fstat(self.fd).st_size - self.position <= INLINE_READ:
                 # A live file's few new lines: from the page cache in microseconds, cheaper
                 # than a hop to a worker thread and back.
@@ -75,6 +81,7 @@ class Harvester:
             if not chunk:
                 break
             total += len(chunk)
+            self._tail = chunk[-TAIL:] if len(chunk) >= TAIL else (self._tail + chunk)[-TAIL:]
             now = time.time()  # the read time: @timestamp of these lines
             for item in self.splitter.feed_runs(chunk):
                 if isinstance(item, LineRun):
@@ -130,9 +137,20 @@ class Harvester:
             pending.append(last)
         await self._emit(pending)
 
+    def _rewritten_behind(self) -> bool:
+        """Whether the bytes just before our position are no longer the ones we read: the
+        file was truncated and written past our position while we were not looking (a
+        full memory budget holds a harvester in the middle of its reads)."""
+        if not self._tail:
+            return False
+        at = self.position - len(self._tail)
+        return os.pread(self.fd, len(self._tail), at) != self._tail
+
     def examine(self) -> str:
         """What happened to the file since the last look: 'ok', 'truncated', 'deleted',
         'moved' (its path now names another file) or 'unchanged'."""
+        if self.rewritten:
+            return "truncated"
         info = os.fstat(self.fd)
         if info.st_size < self.position:
             return "truncated"
@@ -156,6 +174,7 @@ class Harvester:
         """The file was truncated: read it again from 0 as a new generation."""
         self.generation = generation
         self.splitter = LineSplitter(0, max_bytes=self.max_line_bytes)
+        self._tail, self.rewritten = b"", False
         if self.joiner is not None:
             self.joiner.flush()  # what was pending belonged to the old content
         self.flags = ("truncated",)

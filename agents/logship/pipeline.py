@@ -114,6 +114,15 @@ class Pipeline:
         """Hand over a run of events of one file, in file order after the ones before it;
         waits while the memory budget is used up."""
         size = docs.size
+        limit = max(self.queue_budget // 4, 1)
+        if size > limit and len(docs) > 1:
+            # One read's run can outgrow a small budget: hand it over in slices that fit.
+            lo = 0
+            while lo < len(docs):
+                hi = docs.cut_at_bytes(lo, limit)
+                await self.put_docs(docs.slice(lo, hi))
+                lo = hi
+            return
         async with self._space:
             await self._space.wait_for(lambda: self._fits(size) and self._room_ahead())
             self._used += size

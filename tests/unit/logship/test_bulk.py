@@ -94,3 +94,18 @@ def test_mixed_response() -> None:
 )
 def test_request_verdicts(status: int, verdict: RequestVerdict) -> None:
     assert classify_request_status(status) is verdict
+
+
+def test_docs_slices_are_the_runs_events_in_order() -> None:
+    from agents.logship.bulk import Docs
+
+    entries = [b'{"create":{"_id":"k-0-%x"}}\n{"m":%d}\n' % (o, o) for o in (0, 20, 45, 70)]
+    docs = Docs("k", 0, "logs", "/x", entries=entries, starts=[0, 20, 45, 70, 99],
+                action_bytes=len(b'{"create":{"_id":"k-0-"}}\n') + 1)  # fmt: skip
+    parts = [docs.slice(0, 1), docs.slice(1, 3), docs.slice(3, 4)]
+    assert b"".join(p.body for p in parts) == docs.body
+    assert [(p.start, p.end, len(p)) for p in parts] == [(0, 20, 1), (20, 70, 2), (70, 99, 1)]
+    assert [p.event(i).doc for p in parts for i in range(len(p))] == [
+        docs.event(i).doc for i in range(4)
+    ]
+    assert parts[1].source_bytes(0, 2) == docs.source_bytes(1, 3)
