@@ -57,7 +57,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/waitfor_bench.py
 
-# ~5 minutes; fetches syslog-ng from Debian's packages into ~/.cache on first use.
+# ~20 minutes (a 10-minute outage among them); fetches syslog-ng from Debian's packages
+# into ~/.cache on first use. `benchmarks/logship_bench.py --quick`: ~3 minutes.
 bench-logship: $(STAMP)
 	$(BIN)/python benchmarks/logship_bench.py
 
