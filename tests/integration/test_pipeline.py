@@ -135,7 +135,7 @@ async def test_after_an_outage_one_answer_sends_every_waiting_batch_at_once(
     async with Harness(es, batch_docs=10, retry_base=60.0, retry_cap=60.0, max_in_flight=8) as h:
         await h.feed(50, key="early")  # 5 batches, all failing into their backoff
         async with asyncio.timeout(10):
-            while h.pipeline.stats.retries < 5:
+            while h.pipeline.stats.retries < 5:  # noqa: ASYNC110 - a counter, no event to wait on
                 await asyncio.sleep(0.02)
         await es.up()
         await h.feed(10, key="late")  # sent at once (no backoff yet): answered
