@@ -203,6 +203,8 @@ def stored_summary(raw: bytes) -> AllStored | None:
     items = raw.find(b'"items"')
     if items < 0 or not raw.startswith(b"{") or not _ERRORS_FALSE.search(raw, 0, items):
         return None
+    if b'"error"' in raw:  # a failed item, whatever `errors` says: parse it all
+        return None
     return AllStored(raw.count(b'"status":'), raw)
 
 

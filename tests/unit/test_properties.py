@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from agents._log import Logger
 from agents._options import OptionError
-from agents.logship.lines import Line
+from agents.logship.bulk import ItemResult, Verdict, classify_response, stored_summary
+from agents.logship.lines import Line, LineSplitter
 from agents.logship.multiline import PRESETS, Joiner, MultilineError
 from agents.logship.registry import Entry, RegistryDamaged, parse
 from agents.waitfor.checks import BuildContext, build_check
@@ -309,3 +310,101 @@ def test_a_registry_written_reads_back_the_same(entries: list[Entry]) -> None:
     data = json.dumps({"version": 1, "entries": [e.to_json() for e in entries]}).encode()
     loaded = parse(data)
     assert [e.to_json() for e in loaded.values()] == [e.to_json() for e in entries]
+
+
+# --- logship's line splitter -------------------------------------------------------------
+
+FILE_BYTES = st.lists(
+    st.sampled_from(
+        [
+            b"a",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\x00",
+            b"\xff\xfe",
+            b"\xe2\x82",
+            b"\xac",
+            "é中".encode(),
+            b"long line " * 3,
+        ]
+    ),
+    max_size=60,
+).map(b"".join)
+
+
+def split_with(data: bytes, cuts: list[int], max_bytes: int) -> list[Line]:
+    splitter = LineSplitter(0, max_bytes=max_bytes)
+    lines, previous = [], 0
+    for cut in [*sorted(c % (len(data) + 1) for c in cuts), len(data)]:
+        lines += splitter.feed(data[previous:cut])
+        previous = cut
+    last = splitter.flush()
+    return [*lines, *([last] if last is not None else [])]
+
+
+@PROPERTY
+@given(FILE_BYTES, st.lists(st.integers(0, 10_000), max_size=8), st.integers(1, 40))
+def test_lines_are_the_same_however_the_file_is_read(
+    data: bytes, cuts: list[int], max_bytes: int
+) -> None:
+    """Reads end anywhere (a line, a UTF-8 sequence, a CRLF cut in two): the lines, their
+    offsets and their flags do not depend on where."""
+    whole = split_with(data, [], max_bytes)
+    assert split_with(data, cuts, max_bytes) == whole
+    position = 0
+    for line in whole:  # the lines tile the file: nothing skipped, nothing twice
+        assert line.offset == position
+        position = line.end
+        raw = data[line.offset : line.end].removesuffix(b"\n")
+        if not line.truncated:
+            assert line.text == raw.removesuffix(b"\r").decode("utf-8", "replace")
+        else:
+            assert len(raw) > max_bytes
+    assert position == len(data)
+
+
+# --- logship's bulk-response classifier ----------------------------------------------------
+
+ITEM_STATUS = st.sampled_from([200, 201, 409, 429, 400, 404, 500, 503])
+
+
+@st.composite
+def bulk_response(draw: st.DrawFn) -> dict[str, object]:
+    items = []
+    for status in draw(st.lists(ITEM_STATUS, max_size=12)):
+        body: dict[str, object] = {"_index": "logs", "_id": draw(st.text(max_size=6)),
+                                   "status": status}  # fmt: skip
+        if status >= 300:
+            kind = ("version_conflict_engine_exception" if status == 409
+                    else draw(st.sampled_from(["mapper_parsing_exception", "x"])))  # fmt: skip
+            body["error"] = {"type": kind, "reason": draw(st.text(max_size=12))}
+        items.append({draw(st.sampled_from(["create", "index"])): body})
+    errors = any(next(iter(i.values()))["status"] >= 300 for i in items)  # type: ignore[index]
+    return {"took": 3, "errors": draw(st.sampled_from([errors, errors, not errors])),
+            "items": items}  # fmt: skip
+
+
+@PROPERTY
+@given(bulk_response(), st.integers(0, 14), st.booleans())
+def test_the_unparsed_summary_never_disagrees_with_parsing_the_response(
+    response: dict[str, object], count: int, compact: bool
+) -> None:
+    """`stored_summary` skips parsing a response that says all was stored: whatever the
+    response, the verdicts are those of the full parse, and never raise."""
+    raw = json.dumps(response, separators=(",", ":") if compact else None).encode()
+    summary = stored_summary(raw)
+    fast = classify_response(summary if summary is not None else json.loads(raw), count)
+    full = classify_response(json.loads(raw), count)
+    assert len(fast) == len(full) == count
+    for quick, parsed in zip(fast, full, strict=True):
+        # Stored is stored (the summary does not tell 200 from 201); anything else, as parsed.
+        assert quick == parsed or quick.verdict is parsed.verdict is Verdict.STORED
+
+
+@PROPERTY
+@given(st.one_of(JSON, st.binary(max_size=80).map(stored_summary)), st.integers(0, 5))
+def test_any_bulk_answer_gets_one_verdict_per_event(body: object, count: int) -> None:
+    results = classify_response(body, count)
+    assert len(results) == count
+    assert all(isinstance(r, ItemResult) for r in results)
