@@ -573,6 +573,8 @@ class App:
         await self.dead_letter.write(event, result)
 
     async def _save_periodically(self) -> None:
+        failing_since: float | None = None
+        last_said = 0.0
         while True:
             await asyncio.sleep(SAVE_EVERY)
             await self._prune()
@@ -582,8 +584,18 @@ class App:
                 try:
                     await asyncio.to_thread(self.registry.write, snapshot)
                 except OSError as exc:
-                    self.log.error("registry not saved: will retry", when="periodic",
-                                   error=exc.strerror)  # fmt: skip
+                    # Once when it starts, then once a minute: not a line a second.
+                    now = time.monotonic()
+                    if failing_since is None or now - last_said >= 60.0:
+                        self.log.error("registry not saved: will retry", when="periodic",
+                                       error=exc.strerror)  # fmt: skip
+                        last_said = now
+                    failing_since = failing_since or now
+                else:
+                    if failing_since is not None:
+                        self.log.info("registry saved again", failed_for=round(
+                            time.monotonic() - failing_since, 1))  # fmt: skip
+                        failing_since = None
 
     def _save(self, when: str) -> None:
         try:

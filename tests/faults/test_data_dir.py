@@ -151,6 +151,9 @@ def test_a_full_data_dir_does_not_stop_shipping_and_the_registry_is_saved_once_f
     shipped(es, len(expected) - 1, timeout=size.catch_up)
     wait_for(lambda: registry(tmp)[str(log)]["offset"] == log.stat().st_size,
              what="the registry saved again")  # fmt: skip
+    wait_for(lambda: shipper.logged("registry saved again"), what="the recovery said")
+    # Said once when it started failing, not once a second while the disk stayed full.
+    assert len(shipper.logged("registry not saved: will retry")) <= 3  # first + a minute
     stop_cleanly(shipper)
     letters = (small_data_dir / "dead-letter.ndjson").read_text().splitlines()
     (dead,) = [json.loads(x) for x in letters]
