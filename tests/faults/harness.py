@@ -95,7 +95,10 @@ def stop_cleanly(shipper: Logship, timeout: float = 60) -> None:
     assert shipper.stop(timeout) == 0, shipper.stderr()[-3000:]
     bad = [e for e in shipper.events() if e["message"].startswith(BROKEN)]
     assert not bad, bad[:3]
-    assert "Traceback" not in shipper.stderr()
+    err = shipper.stderr()
+    where = err.find("Traceback")
+    context = err[max(0, where - 1500) : where + 3000]
+    assert where < 0, f"a traceback in logship's stderr:\n{context}"
 
 
 def docs(es: StandIn, index: str = "logship-*") -> list[dict[str, Any]]:
