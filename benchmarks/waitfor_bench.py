@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+from _common import median, quantile  # benchmarks/, this script's own directory
+
 BIN_DIR = os.path.dirname(sys.executable)  # not resolved: .venv/bin/python is a symlink
 WAITFOR = os.path.join(BIN_DIR, "waitfor")
 WAIT_FOR_IT = os.path.join(BIN_DIR, "wait-for-it")
@@ -235,21 +237,6 @@ def run_detect_once(variant: Variant, delay: float, out: dict) -> None:
             out["rss_wait"][variant.key].values.append(float(child.maxrss_kib))
     finally:
         sock.close()
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default, 'inclusive')."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def median(values: list[float]) -> float | None:
-    return quantile(values, 0.5)
 
 
 def p90(values: list[float]) -> float | None:
