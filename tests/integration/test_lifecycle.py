@@ -87,15 +87,17 @@ class StandIn:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.up_at = 0.0
+        self.launched_at = 0.0
 
     def start(self) -> None:
+        # Before the launch: it cannot answer earlier, and waitfor (polling faster than
+        # wait_for below) may see it answer before this test does.
+        self.launched_at = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agents.testing.elasticsearch", "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_for(self._answers, what="the stand-in to answer")
-        self.up_at = time.monotonic()
 
     def _answers(self) -> bool:
         try:
@@ -238,7 +240,7 @@ def test_native_sidecar_ships_startup_and_shutdown_lines_and_stops_last(
     start_later(1.5, es.start)
     pod.start(timeout=90)
     # wait-for-es held logship until Elasticsearch answered; the startupProbe held the app.
-    assert pod.when("wait-for-es", "exited") > es.up_at > 0
+    assert pod.when("wait-for-es", "exited") > es.launched_at > 0
     assert pod.running["wait-for-es"].exit_code == 0
     assert pod.when("logshipper", "started") >= pod.when("wait-for-es", "exited")
     assert pod.when("simple-webapp", "started") >= pod.when("logshipper", "ready")
