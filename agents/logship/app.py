@@ -34,6 +34,7 @@ from typing import Any
 from agents._aio import wait_event
 from agents._log import Logger
 from agents._options import OptionError
+from agents._stray import asyncio_handler, one_line_stack
 from agents.logship.bulk import Event, ItemResult
 from agents.logship.discovery import Watcher, scan
 from agents.logship.events import EventBuilder, parse_labels_file
@@ -168,6 +169,7 @@ class App:
         for warning in self.registry.load():
             self.log.warning("registry", error=warning)
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(asyncio_handler(self.log))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.handle_signal, signum)
         server = None
@@ -451,13 +453,9 @@ class App:
             self.log.error("file read failed", path=h.path, file_id=h.key, error=exc.strerror)
         except Exception as exc:
             # A bug of ours: say so loudly, keep shipping the other files.
-            import traceback
-
-            self.log.error(
-                "internal error: this file is no longer read",
-                path=h.path, file_id=h.key, error=f"{type(exc).__name__}: {exc}",
-                stack="".join(traceback.format_exception(exc)[-3:]).strip(),
-            )  # fmt: skip
+            self.log.error("internal error: this file is no longer read", path=h.path,
+                           file_id=h.key, error=f"{type(exc).__name__}: {exc}",
+                           stack=one_line_stack(exc))  # fmt: skip
 
     def _forget_harvester(self, h: Harvester) -> None:
         h.close()

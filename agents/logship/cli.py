@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         Logger("logship", json_lines=json_lines).error(f"configuration error: {exc}")
         return 2
     log = Logger("logship", json_lines=config.log_format == "json", min_level=config.log_level)
+    from agents._stray import route_stray_errors
+
+    route_stray_errors(log)  # a thread's or a library's traceback is one event, too
     from agents.logship.app import App
 
     try:
@@ -50,11 +53,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     except Exception as exc:
         # A bug of ours, not a user mistake: say what and where, exit 1.
-        import traceback
+        from agents._stray import one_line_stack
 
-        log.error(
-            "internal error",
-            error=f"{type(exc).__name__}: {exc}",
-            stack="".join(traceback.format_exception(exc)[-3:]).strip(),
-        )
+        log.error("internal error", error=f"{type(exc).__name__}: {exc}", stack=one_line_stack(exc))
         return 1

@@ -139,13 +139,9 @@ def run(config: Config, log: Logger) -> int:
             code = _run_loop(config, checks, log, started)
     except Exception as exc:
         # A bug of ours, not a verdict on the targets: say so, exit 1 ("other failure").
-        import traceback
+        from agents._stray import one_line_stack
 
-        log.error(
-            "internal error",
-            error=f"{type(exc).__name__}: {exc}",
-            stack="".join(traceback.format_exception(exc)[-3:]).strip(),
-        )
+        log.error("internal error", error=f"{type(exc).__name__}: {exc}", stack=one_line_stack(exc))
         return Exit.FAILURE
     if code == Exit.READY and config.command:
         return exec_command(config.command, log)
