@@ -168,7 +168,7 @@ class App:
         self._build()
         for warning in self.registry.load():
             self.log.warning("registry", error=warning)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()  # before the watcher's thread starts
         loop.set_exception_handler(asyncio_handler(self.log))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.handle_signal, signum)
@@ -261,8 +261,10 @@ class App:
         if path in self._changed:
             return
         self._changed.add(path)
-        with contextlib.suppress(RuntimeError):  # the loop is closing
+        try:
             self._loop.call_soon_threadsafe(self._on_change, path)
+        except RuntimeError:  # the loop is closing
+            self._changed.discard(path)
 
     def _on_change(self, path: str) -> None:
         self._changed.discard(path)  # first: a change from now on schedules another call
@@ -285,7 +287,6 @@ class App:
     # --- files ----------------------------------------------------------------------------
 
     async def _scan(self) -> None:
-        self._loop = asyncio.get_running_loop()
         paths, problems = await asyncio.to_thread(scan, self.config.paths, self.config.exclude)
         for problem in problems:
             if problem not in self._reported:  # once per path, not once per scan
