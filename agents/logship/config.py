@@ -22,7 +22,7 @@ from agents._options import OptionError, parse_bool, parse_duration, parse_int
 OPTIONS: list[tuple[str, str, object, str]] = [
     ("paths", "list", [], "glob of files to ship (repeatable; ** matches directories)"),
     ("exclude", "list", [], "glob of files to leave alone (repeatable)"),
-    ("es", "list", [], "Elasticsearch URL (repeatable: load is spread, dead nodes skipped)"),
+    ("es", "list", [], "Elasticsearch URL (repeatable, load spread; without a port: 80/443)"),
     ("data_dir", "path", None, "where the registry and dead letters live (shared volume)"),
     ("start_at", "choice:beginning|end", "beginning", "where to start files seen first"),
     ("max_line_bytes", "size", 1024 * 1024, "longer lines are truncated and flagged"),

@@ -9,7 +9,7 @@ PROBE = """
 import json, sys
 from agents.waitfor.cli import main
 code = main(sys.argv[1:], {})
-heavy = ["asyncio", "aiohttp", "dns", "elasticsearch", "watchdog", "yaml"]
+heavy = ["asyncio", "aiohttp", "dns", "elastic_transport", "elasticsearch", "watchdog", "yaml"]
 print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]}))
 """
 

@@ -1,0 +1,66 @@
+"""The sender's node list and headers are what the official client would make of the same
+options: URLs to nodes (ports, credentials, path prefixes), auth and media types."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from agents._options import OptionError
+from agents.logship.output.elasticsearch import ElasticsearchSender, node_configs
+
+
+def test_urls_become_nodes_with_default_ports_prefixes_and_url_credentials() -> None:
+    nodes = node_configs({"hosts": ["http://es", "https://es.example:9243/prefix",
+                                    "http://u%40x:p%3Aw@10.0.0.1:9200"],
+                          "request_timeout": 7.5})  # fmt: skip
+    assert [(n.scheme, n.host, n.port, n.path_prefix) for n in nodes] == [
+        ("http", "es", 80, ""),
+        ("https", "es.example", 9243, "/prefix"),
+        ("http", "10.0.0.1", 9200, ""),
+    ]
+    assert all(n.request_timeout == 7.5 for n in nodes)
+    # credentials in a URL: percent-decoded into that node's header, not into the others
+    assert nodes[2].headers["authorization"] == "Basic " + base64.b64encode(b"u@x:p:w").decode()
+    assert "authorization" not in nodes[0].headers
+
+
+def test_tls_files_go_to_https_nodes_only() -> None:
+    options = {"hosts": ["https://a:9200", "https://b:9200"], "verify_certs": False,
+               "ca_certs": "/etc/ssl/ca.pem"}  # fmt: skip
+    nodes = node_configs(options)
+    assert all(n.ca_certs == "/etc/ssl/ca.pem" and n.verify_certs is False for n in nodes)
+
+
+def test_a_url_the_transport_cannot_read_is_a_configuration_error_naming_es() -> None:
+    with pytest.raises(OptionError, match=r"^--es: "):
+        ElasticsearchSender({"hosts": ["http://es:notaport"]})
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {"basic_auth": ("shipper", "s3:cret")},
+            "Basic " + base64.b64encode(b"shipper:s3:cret").decode(),
+        ),
+        ({"api_key": "aWQ6a2V5"}, "ApiKey aWQ6a2V5"),
+        ({"bearer_auth": "tok"}, "Bearer tok"),
+        ({}, None),
+    ],
+)
+def test_auth_headers_are_the_clients(options: dict[str, object], expected: str | None) -> None:
+    sender = ElasticsearchSender({"hosts": ["http://127.0.0.1:9200"], **options})
+    for headers in (sender._bulk_headers, sender._json_headers):
+        assert headers.get("authorization") == expected
+
+
+def test_bulk_headers_say_ndjson_compatible_with_8_and_gzip_when_compressing() -> None:
+    plain = ElasticsearchSender({"hosts": ["http://127.0.0.1:9200"]})._bulk_headers
+    gzipped = ElasticsearchSender({"hosts": ["http://127.0.0.1:9200"], "http_compress": True})
+    assert plain["content-type"] == "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
+    assert plain["accept"] == "application/vnd.elasticsearch+json; compatible-with=8"
+    assert "content-encoding" not in plain
+    assert gzipped._bulk_headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in gzipped._json_headers  # templates go uncompressed
