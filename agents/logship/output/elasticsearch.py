@@ -3,10 +3,10 @@
 The transport owns connections, TLS and the node pool (spreading load over the URLs,
 skipping dead nodes and bringing them back after a backoff). Its own retries are
 switched off: the pipeline decides what to retry, when, and how often. Bulk bodies are
-gzipped here rather than by the transport: at level 1 (`GZIP_LEVEL`; it uses 9) and
-in a thread, where zlib releases the GIL, so the event loop reads and serialises the next
-events meanwhile. A bulk response that says all was stored is not parsed at all
-(`stored_summary`).
+gzipped here rather than by the transport: with ISA-L at level 1 (`GZIP_LEVEL`; the
+transport uses zlib at 9) and in a thread, where the compressor releases the GIL, so the
+event loop reads and serialises the next events meanwhile. A bulk response that says all
+was stored is not parsed at all (`stored_summary`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from agents import __version__
 from agents._options import OptionError
 from agents.logship.bulk import stored_summary
 
-GZIP_LEVEL = 1  # a bulk body shrinks ~12x at level 1, ~16x at 9, for a quarter of the CPU
+# A bulk body shrinks ~12x at level 1 (ISA-L or zlib), ~16x at zlib's 9, for a fraction of
+# the CPU.
+GZIP_LEVEL = 1
 
 
 class SendFailed(Exception):
@@ -87,10 +89,23 @@ def client_options(config: Any) -> dict[str, Any]:
     return options
 
 
+def deflater() -> Any:
+    """The module whose `compressobj` gzips bulk bodies: ISA-L's (`isal.isal_zlib`), which
+    at level 1 is ~4.5x faster than zlib's level 1 on bulk NDJSON for a slightly smaller
+    body; zlib where the isal package is missing (a platform without its wheel). Both
+    write standard gzip."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib
+    return isal_zlib
+
+
 def gzip_body(body: bytes | list[bytes | memoryview], level: int = GZIP_LEVEL) -> bytes:
     """`body` (or its pieces, in order) as one gzip member (what `Content-Encoding: gzip`
     means). Pieces are compressed one after another: no joined copy of the body."""
-    packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    module = deflater()
+    packer = module.compressobj(level, module.DEFLATED, 16 + module.MAX_WBITS)
     pieces = [body] if isinstance(body, bytes) else body
     return b"".join([packer.compress(piece) for piece in pieces]) + packer.flush()
 

@@ -64,3 +64,25 @@ def test_bulk_headers_say_ndjson_compatible_with_8_and_gzip_when_compressing() -
     assert "content-encoding" not in plain
     assert gzipped._bulk_headers["content-encoding"] == "gzip"
     assert "content-encoding" not in gzipped._json_headers  # templates go uncompressed
+
+
+def test_bodies_gzip_with_isal_and_with_zlib_where_isal_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gzip
+    import zlib
+
+    from isal import isal_zlib
+
+    from agents.logship.output.elasticsearch import deflater, gzip_body
+
+    doc = b'{"message":"GET /items/%d 200 %d ms","log":{"offset":%d}}\n'
+    docs = b"".join(doc % (i, i % 97, i * 60) for i in range(2000))
+    pieces: list[bytes | memoryview] = [b'{"create":{}}\n', memoryview(docs)]
+    joined = b"".join(bytes(p) for p in pieces)
+    assert deflater() is isal_zlib
+    packed = gzip_body(pieces)
+    assert gzip.decompress(packed) == joined and len(packed) < len(joined) / 5
+    monkeypatch.setitem(__import__("sys").modules, "isal", None)  # the import fails
+    assert deflater() is zlib
+    assert gzip.decompress(gzip_body(pieces)) == joined
