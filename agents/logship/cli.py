@@ -11,25 +11,39 @@ from collections.abc import Mapping, Sequence
 from agents._log import Logger
 from agents._options import OptionError
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter
+# glibc's mallopt parameters, and the environment variables that set them instead
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+MALLOC_SETTINGS = {
+    # glibc gives each thread that allocates its own 64 MiB arena; with gzip and file reads
+    # in worker threads, memory freed in one arena is not reused by another, and a
+    # catch-up peaked ~5 MiB higher. Two: the main arena and one for the threads.
+    M_ARENA_MAX: ("MALLOC_ARENA_MAX", 2),
+    # Bulk bodies and their gzip are 128 KiB to 5 MiB, allocated and freed over and over.
+    # glibc raises its mmap threshold to the size of each such block freed, after which
+    # they come from the heap and its top is kept: a fixed threshold keeps them mmapped
+    # (returned at free) and the trim threshold low. With 120 KiB reads, the catch-up's
+    # peak RSS went 57.7 -> 56.6 MiB (mean of 3), CPU unchanged.
+    M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", 128 * 1024),
+    M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 128 * 1024),
+}
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each thread that allocates its own 64 MiB arena; with gzip and file
-    reads in worker threads, memory freed in one arena is not reused by another, and a
-    catch-up peaked ~5 MiB higher. Two arenas (the main one and one for the threads) is
-    what MALLOC_ARENA_MAX=2 would give; an explicit MALLOC_ARENA_MAX wins. A no-op off
-    glibc."""
-    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+def tune_malloc() -> None:
+    """What the MALLOC_* variables in MALLOC_SETTINGS would set, unless they are set (they
+    win). A no-op off glibc."""
+    if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):  # musl and others: no mallopt
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
+        mallopt = ctypes.CDLL(None).mallopt
+        for parameter, (variable, value) in MALLOC_SETTINGS.items():
+            if variable not in os.environ:
+                mallopt(parameter, value)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    limit_malloc_arenas()
+    tune_malloc()
     argv = sys.argv[1:] if argv is None else list(argv)
     env = os.environ if env is None else env
     json_lines = env.get("LOGSHIP_LOG_FORMAT", "json") != "text" and "text" not in argv
