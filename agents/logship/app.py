@@ -38,7 +38,7 @@ from agents._stray import asyncio_handler, one_line_stack
 from agents.logship.bulk import Event, ItemResult
 from agents.logship.discovery import Watcher, scan
 from agents.logship.events import EventBuilder, parse_labels_file
-from agents.logship.harvester import Harvester
+from agents.logship.harvester import INLINE_READ, Harvester
 from agents.logship.identity import FileId, identify
 from agents.logship.multiline import Joiner, MultilineError
 from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
@@ -81,7 +81,6 @@ class App:
         self._signals = 0
         self._wake_scanner = asyncio.Event()
         self._stopping = asyncio.Event()  # set with stop_now
-        self._changed: set[str] = set()  # paths notified, not yet taken by the loop
         self._opened = asyncio.Event()  # the first scan's files are open: imports may run
         self._first_scan = True
         self._final_read = False  # drain: each harvester reads to its end once more and stops
@@ -168,7 +167,7 @@ class App:
         self._build()
         for warning in self.registry.load():
             self.log.warning("registry", error=warning)
-        loop = self._loop = asyncio.get_running_loop()  # before the watcher's thread starts
+        loop = asyncio.get_running_loop()
         loop.set_exception_handler(asyncio_handler(self.log))
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.handle_signal, signum)
@@ -180,7 +179,9 @@ class App:
             server = StatusServer(self.config.http_host, self.config.http_port,
                                   ready=lambda: self.ready, metrics=self._metrics)  # fmt: skip
             serving = asyncio.create_task(server.setup(), name="status-server")
-        watcher = Watcher(self.config.paths, self._notified)
+        watcher = self.watcher = Watcher(self.config.paths, self._on_change, loop,
+                                         overflow=self._look_everywhere,
+                                         backend=self.config.watch)  # fmt: skip
         pipeline_task = asyncio.create_task(self._ship(), name="pipeline")
         saver = asyncio.create_task(self._save_periodically(), name="registry-saver")
         try:
@@ -255,19 +256,16 @@ class App:
         for harvester in self.harvesters.values():  # out of an idle poll: look now
             harvester.wakeup.set()
 
-    def _notified(self, path: str) -> None:
-        """From watchdog's thread: something changed at `path`. One hop to the loop per
-        path until the loop has taken it (a live file's every write is an event)."""
-        if path in self._changed:
-            return
-        self._changed.add(path)
-        try:
-            self._loop.call_soon_threadsafe(self._on_change, path)
-        except RuntimeError:  # the loop is closing
-            self._changed.discard(path)
+    def _look_everywhere(self) -> None:
+        """inotify's queue overflowed: changes were lost, so every file and the globs are
+        looked at now rather than at their next poll."""
+        self.log.warning("watch", error="inotify queue overflowed; looking at every file")
+        self._wake_scanner.set()
+        for harvester in self.harvesters.values():
+            harvester.wakeup.set()
 
     def _on_change(self, path: str) -> None:
-        self._changed.discard(path)  # first: a change from now on schedules another call
+        """On the loop, from the watcher: something changed at `path`."""
         owners = [h for h in self.harvesters.values() if h.path == path and not h.finished]
         for harvester in owners:
             harvester.wakeup.set()
@@ -283,6 +281,8 @@ class App:
             self._wake_scanner.clear()
             if not (self.draining or self.stop_now):
                 await self._scan()
+                for problem in self.watcher.refresh():  # roots that appeared since
+                    self.log.warning("watch", error=problem)
 
     # --- files ----------------------------------------------------------------------------
 
@@ -412,6 +412,7 @@ class App:
         try:
             while not self.stop_now:
                 final = self._final_read
+                h.wakeup.clear()  # a change from here on is read at the next turn
                 read = await h.read_available()
                 if final:  # drain: everything up to the end is read; ship the partial rest
                     await h.finish()
@@ -446,9 +447,10 @@ class App:
                     )  # fmt: skip
                     self._forget_harvester(h)
                     return
-                if read:
-                    continue
-                h.wakeup.clear()
+                if read > INLINE_READ:
+                    continue  # catching up: read on at once
+                # A live file's few new lines: wait for the next change rather than look
+                # again now and find nothing (the watcher has already said if there is more).
                 await wait_event(h.wakeup, poll_interval(quiet, draining=self.draining))
         except OSError as exc:
             self.log.error("file read failed", path=h.path, file_id=h.key, error=exc.strerror)

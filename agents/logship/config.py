@@ -70,6 +70,9 @@ OPTIONS: list[tuple[str, str, object, str]] = [
     ("drain_quiet", "duration", 1.0, "on SIGTERM: stop when no file grew for this long"),
     ("drain_timeout", "duration", 25.0, "on SIGTERM: stop after this long regardless"),
     ("scan_interval", "duration", 10.0, "rescan the globs this often (inotify aside)"),
+    # auto: inotify on Linux, watchdog elsewhere; poll: for filesystems whose changes
+    # inotify does not see (NFS, some bind mounts).
+    ("watch", "choice:auto|inotify|watchdog|poll", "auto", "inotify, watchdog or poll"),
     ("close_inactive", "duration", 300.0, "close files idle this long (reopened on growth)"),
     ("log_format", "choice:json|text", "json", "logship's own log lines"),
     ("log_level", "choice:debug|info|warning|error", "info", "logship's own log level"),

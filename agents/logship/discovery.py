@@ -1,16 +1,20 @@
 """Which files to ship: globs (with `**`) minus excludes, noticed fast, checked often.
 
-The periodic rescan is the source of truth (it works on every filesystem); watchdog's
-inotify events only make it sooner, and tell harvesters their file grew.
+The periodic rescan is the source of truth (it works on every filesystem); inotify events
+only make it sooner, and tell harvesters their file grew.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import glob
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterable
+
+from agents.logship.inotify import Inotify, InotifyUnavailable
 
 _MAGIC = set("*?[")
 # A file opened or closed without writing did not change: logship's own reads cause these,
@@ -50,35 +54,81 @@ def scan(patterns: Iterable[str], excludes: Iterable[str]) -> tuple[list[str], l
 
 
 class Watcher:
-    """watchdog on each pattern's static root; calls `notify(path)` from its thread."""
+    """Each pattern's static root, watched: by inotify read on the event loop where Linux
+    has it (`agents.logship.inotify`), by watchdog's threads elsewhere. `notify(path)` and
+    `overflow()` (events were lost: look at everything) are called on the loop."""
 
-    def __init__(self, patterns: Iterable[str], notify: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        patterns: Iterable[str],
+        notify: Callable[[str], None],
+        loop: asyncio.AbstractEventLoop,
+        *,
+        overflow: Callable[[], None] | None = None,
+        backend: str = "auto",  # or "inotify", "watchdog", "poll" (no watching at all)
+    ) -> None:
         self.roots: dict[str, bool] = {}
         for pattern in patterns:
             root, recursive = static_root(pattern)
             self.roots[root] = self.roots.get(root, False) or recursive
-        self.notify = notify
+        self.notify, self.loop = notify, loop
+        self.overflow = overflow or (lambda: None)
+        self.backend = backend
+        self.inotify: Inotify | None = None
         self.observer: object | None = None
+        self._waiting: dict[str, bool] = {}  # roots that were no directory yet
+        self._pending: set[str] = set()  # paths on their way from watchdog's thread
 
     def start(self) -> list[str]:
         """Start watching; returns problems (inotify limits, missing dirs) — polling covers."""
+        if self.backend == "poll":
+            return []
+        if self.backend != "watchdog":
+            try:
+                self.inotify = Inotify(self.loop, self.notify, self.overflow)
+            except InotifyUnavailable as exc:
+                if self.backend == "inotify" or sys.platform.startswith("linux"):
+                    return [f"{exc}; relying on the rescan"]
+        if self.inotify is None:
+            return self._start_watchdog()
+        problems: list[str] = []
+        for root, recursive in self.roots.items():
+            if not os.path.isdir(root):
+                self._waiting[root] = recursive
+                problems.append(f"{root}: not a directory (yet); watched once it is one")
+                continue
+            problems += self.inotify.watch(root, recursive)
+        return problems
+
+    def refresh(self) -> list[str]:
+        """After a scan: watch the roots that have become directories since; → problems."""
+        problems: list[str] = []
+        if self.inotify is None:
+            return problems
+        for root, recursive in list(self._waiting.items()):
+            if os.path.isdir(root):
+                del self._waiting[root]
+                problems += self.inotify.watch(root, recursive)
+        return problems
+
+    def _start_watchdog(self) -> list[str]:
         try:
             from watchdog.events import FileSystemEvent, FileSystemEventHandler
             from watchdog.observers import Observer
-        except ImportError as exc:  # pragma: no cover - a broken install
+        except ImportError as exc:
             return [f"watchdog unavailable ({exc}); relying on the rescan"]
 
-        notify = self.notify
+        hop = self._from_thread
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
                 if event.event_type in _READ_ONLY:
                     return
                 if not event.is_directory or event.event_type == "created":
-                    notify(str(event.src_path))
+                    hop(str(event.src_path))
                     dest = getattr(event, "dest_path", "")
                     if dest:
-                        notify(str(dest))
+                        hop(str(dest))
 
         problems: list[str] = []
         observer = Observer()
@@ -97,7 +147,25 @@ class Watcher:
         self.observer = observer
         return problems
 
+    def _from_thread(self, path: str) -> None:
+        """From watchdog's thread: one hop to the loop per path until the loop has taken it
+        (a live file's every write is an event)."""
+        if path in self._pending:
+            return
+        self._pending.add(path)
+        try:
+            self.loop.call_soon_threadsafe(self._deliver, path)
+        except RuntimeError:  # the loop is closing
+            self._pending.discard(path)
+
+    def _deliver(self, path: str) -> None:
+        self._pending.discard(path)  # first: a change from now on schedules another call
+        self.notify(path)
+
     def stop(self) -> None:
+        if self.inotify is not None:
+            self.inotify.close()
+            self.inotify = None
         observer = self.observer
         if observer is not None:
             observer.stop()  # type: ignore[attr-defined]

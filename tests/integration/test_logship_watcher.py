@@ -1,9 +1,9 @@
-"""The inotify watcher's thread may call back the moment it starts, before the first scan:
-that notification must reach the loop, and the path must stay watched.
+"""Changes reach logship with each --watch: inotify on the loop (Linux), watchdog's
+threads (elsewhere) and polling alone, including a change reported at once.
 
-The fault suite's full kill -9 case found this: an event in that window raised
-AttributeError in watchdog's thread (the loop was not known yet), which left the path
-marked in flight forever, so later writes were only seen by polling."""
+The fault suite's full kill -9 case found a bug there: an event before the first scan
+raised AttributeError in watchdog's thread (the loop was not known yet), which left the
+path marked in flight forever, so later writes were only seen by polling."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -34,20 +35,24 @@ async def es() -> AsyncIterator[StandIn]:
         yield standin
 
 
-class EagerWatcher(app_module.Watcher):
-    """The real watcher, plus one notification from another thread as soon as it
-    started, as inotify gives when the app writes during logship's start-up."""
+def eager(backend: str) -> type[app_module.Watcher]:
+    class EagerWatcher(app_module.Watcher):
+        """The real watcher on `backend`, plus one change reported from another thread as
+        soon as it started (watchdog's thread, when the app writes during start-up)."""
 
-    def __init__(self, patterns: list[str], notify: Callable[[str], None]) -> None:
-        super().__init__(patterns, notify)
-        self.patterns = patterns
+        def __init__(self, patterns: list[str], *args: Any, **kwargs: Any) -> None:
+            super().__init__(patterns, *args, **kwargs)  # backend: from --watch
+            self.patterns = patterns
 
-    def start(self) -> list[str]:
-        problems = super().start()
-        early = threading.Thread(target=self.notify, args=(self.patterns[0],), name="early")
-        early.start()
-        early.join()
-        return problems
+        def start(self) -> list[str]:
+            problems = super().start()
+            if backend == "watchdog":
+                early = threading.Thread(target=self._from_thread, args=(self.patterns[0],))
+                early.start()
+                early.join()
+            return problems
+
+    return EagerWatcher
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -57,24 +62,27 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_notification_before_the_first_scan_is_taken_and_the_path_stays_watched(
-    es: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("backend", ["inotify", "watchdog", "poll"])
+async def test_writes_are_noticed_from_the_start_on_either_watcher(
+    es: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
 ) -> None:
     log_file = tmp_path / "app.log"
     log_file.write_text("first\n")
     stream = io.StringIO()
     log = Logger("logship", json_lines=True, stream=stream)
-    monkeypatch.setattr(app_module, "Watcher", EagerWatcher)
+    monkeypatch.setattr(app_module, "Watcher", eager(backend))
     saved = threading.excepthook, sys.unraisablehook, logging.getLogger().handlers[:]
     route_stray_errors(log)  # as the command does: a thread's exception becomes an event
     try:
         argv = ["--path", str(log_file), "--es", es.url, "--data-dir", str(tmp_path / "data")]
         argv += ["--http-port", "0", "--flush-interval", "50ms", "--drain-quiet", "200ms"]
+        argv += ["--watch", backend]
         config = load_config(argv, {})
         app = app_module.App(config, log)
         running = asyncio.create_task(app.run())
         await until(lambda: es.count() == 1, "the first line")
-        await until(lambda: not app._changed, "the early notification to reach the loop")
+        assert (app.watcher.inotify is not None) == (backend == "inotify")
+        await until(lambda: not app.watcher._pending, "the early notification to reach the loop")
         # Live: the next write is noticed through inotify (the harvester is idle, so
         # polling alone would take up to IDLE_POLL) and ships.
         with log_file.open("a") as f:
