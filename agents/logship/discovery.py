@@ -76,7 +76,7 @@ class Watcher:
         self.backend = backend
         self.inotify: Inotify | None = None
         self.observer: object | None = None
-        self._waiting: dict[str, bool] = {}  # roots that were no directory yet
+        self._said: set[str] = set()  # problems already returned by refresh()
         self._pending: set[str] = set()  # paths on their way from watchdog's thread
 
     def start(self) -> list[str]:
@@ -94,22 +94,24 @@ class Watcher:
         problems: list[str] = []
         for root, recursive in self.roots.items():
             if not os.path.isdir(root):
-                self._waiting[root] = recursive
                 problems.append(f"{root}: not a directory (yet); watched once it is one")
                 continue
             problems += self.inotify.watch(root, recursive)
+        self._said.update(problems)
         return problems
 
     def refresh(self) -> list[str]:
-        """After a scan: watch the roots that have become directories since; → problems."""
+        """After a scan: watch the roots that have become directories since, or again
+        after they were deleted and made anew; → problems not said before."""
         problems: list[str] = []
         if self.inotify is None:
             return problems
-        for root, recursive in list(self._waiting.items()):
-            if os.path.isdir(root):
-                del self._waiting[root]
+        for root, recursive in self.roots.items():
+            if not self.inotify.watching(root) and os.path.isdir(root):
                 problems += self.inotify.watch(root, recursive)
-        return problems
+        new = [p for p in problems if p not in self._said]
+        self._said.update(new)
+        return new
 
     def _start_watchdog(self) -> list[str]:
         try:

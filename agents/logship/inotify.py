@@ -112,7 +112,12 @@ class Inotify:
         wd = self._lib.inotify_add_watch(self.fd, os.fsencode(directory), MASK)
         if wd < 0:
             return f"{directory}: cannot watch ({_why(ctypes.get_errno())}); relying on the rescan"
-        self.dirs[wd] = directory  # the same directory twice gives the same wd
+        # A directory moved within a recursive root is added again under its new name: the
+        # same inode, so the same wd, and its old name is forgotten.
+        old = self.dirs.get(wd)
+        if old is not None and old != directory and self.wds.get(old) == wd:
+            del self.wds[old]
+        self.dirs[wd] = directory
         self.wds[directory] = wd
         return None
 

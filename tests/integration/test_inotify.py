@@ -169,3 +169,42 @@ async def test_overflow_and_forgotten_watches_from_the_kernels_own_bytes(tmp_pat
     finally:
         inotify.close()
         os.close(write_end)
+
+
+async def test_a_root_deleted_and_made_again_is_watched_again_after_a_refresh(
+    tmp_path: Path,
+) -> None:
+    seen = Seen()
+    root = tmp_path / "logs"
+    root.mkdir()
+    watcher = Watcher([f"{root}/*.log"], seen.notify, asyncio.get_running_loop())
+    try:
+        assert watcher.start() == []
+        assert watcher.inotify is not None
+        root.rmdir()
+        await until(lambda: not watcher.inotify.watching(str(root)), "the watch to go")
+        root.mkdir()
+        assert watcher.refresh() == []
+        (root / "app.log").write_text("x\n")
+        await until(lambda: str(root / "app.log") in seen.paths, "the file in the new root")
+    finally:
+        watcher.stop()
+
+
+async def test_a_directory_renamed_inside_a_recursive_root_goes_by_its_new_name(
+    tmp_path: Path,
+) -> None:
+    seen = Seen()
+    (tmp_path / "a" / "inner").mkdir(parents=True)
+    inotify = Inotify(asyncio.get_running_loop(), seen.notify, seen.overflow)
+    try:
+        inotify.watch(str(tmp_path), recursive=True)
+        (tmp_path / "a").rename(tmp_path / "b")
+        await until(lambda: str(tmp_path / "b") in seen.paths, "the new name")
+        inner = tmp_path / "b" / "inner" / "x.log"
+        inner.write_text("x\n")
+        await until(lambda: str(inner) in seen.paths, "a file under the new name")
+        assert not inotify.watching(str(tmp_path / "a"))
+        assert not inotify.watching(str(tmp_path / "a" / "inner"))
+    finally:
+        inotify.close()
