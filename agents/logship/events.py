@@ -111,6 +111,9 @@ def iso(seconds: float) -> str:
 # The ASCII control characters JSON strings must escape, but for \n (the line separator
 # in `escape_lines`) and \t (replaced on its own: common, and cheaper that way).
 _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f]")
+# Looking for each with `in` (memchr) is ~20x faster than the regex's search over a read's
+# worth of lines that holds none of them, which is nearly every read.
+_CONTROL_BYTES = tuple(bytes([c]) for c in (*range(0x00, 0x09), *range(0x0B, 0x20)))
 _CONTROL_ESCAPES = {bytes([c]): json.dumps(chr(c))[1:-1].encode() for c in range(32)}
 # The document keys every event sets itself: static fields of these names are replaced.
 _OWN_KEYS = ("@timestamp", "message", "log")
@@ -138,7 +141,7 @@ def escape_lines(data: bytes) -> bytes:
         data = data.replace(b'"', b'\\"')
     if b"\t" in data:
         data = data.replace(b"\t", b"\\t")
-    if _CONTROL.search(data):
+    if any(c in data for c in _CONTROL_BYTES):
         data = _CONTROL.sub(lambda m: _CONTROL_ESCAPES[m.group()], data)
     return data
 

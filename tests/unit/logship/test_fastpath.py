@@ -108,6 +108,13 @@ def test_escape_lines_matches_json_dumps_on_random_bytes() -> None:
                                                                for w in want]  # fmt: skip
 
 
+def test_every_control_character_alone_is_escaped() -> None:
+    for code in (c for c in range(32) if c != 0x0A):
+        escaped = escape_lines(b"a" + bytes([code]) + b"b\n").split(b"\n")[0]
+        assert b"\\" in escaped, (code, escaped)  # escaped, not raw
+        assert json.loads(b'"' + escaped + b'"') == "a" + chr(code) + "b", (code, escaped)
+
+
 def test_multiline_truncated_and_partial_lines_go_one_by_one() -> None:
     builder = builders()[1]
     splitter = LineSplitter(0, max_bytes=12)
