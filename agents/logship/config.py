@@ -246,7 +246,7 @@ def validate(values: dict[str, Any]) -> None:
         raise OptionError("--es: give at least one Elasticsearch URL (or LOGSHIP_ES_URLS)")
     for url in values["es"]:
         if not re.fullmatch(r"https?://[^/\s]+(/.*)?", url):
-            raise OptionError(f"--es: {_redact_url(url)!r} is not an http(s):// URL")
+            raise OptionError(f"--es: {redact_url(url)!r} is not an http(s):// URL")
     if values["data_dir"] is None:
         raise OptionError("--data-dir: give a directory for the registry (on the shared volume)")
     for name in ("batch_docs", "max_in_flight", "multiline_max_lines", "max_line_bytes",
@@ -306,5 +306,6 @@ def index_problem(pattern: str) -> str | None:
     return None
 
 
-def _redact_url(url: str) -> str:
+def redact_url(url: str) -> str:
+    """`url` with the password of its userinfo, if any, replaced by ***."""
     return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)

@@ -86,3 +86,25 @@ def test_bodies_gzip_with_isal_and_with_zlib_where_isal_is_missing(
     monkeypatch.setitem(__import__("sys").modules, "isal", None)  # the import fails
     assert deflater() is zlib
     assert gzip.decompress(gzip_body(pieces)) == joined
+
+
+def test_urls_are_checked_at_start_without_importing_the_transport() -> None:
+    """The transport costs ~0.2 s of imports: they happen after the first scan, not in
+    the constructor, which still refuses a URL the transport would (exit 2 at start)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from agents.logship.output.elasticsearch import ElasticsearchSender\n"
+        "ElasticsearchSender({'hosts': ['http://es:9200', 'https://u:p@es.example/x']})\n"
+        "heavy = ('elastic_transport', 'aiohttp', 'urllib3')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    assert done.stdout.strip() == "[]"
+    with pytest.raises(OptionError, match=r"^--es: cannot read 'http://u:\*\*\*@es:99999'"):
+        ElasticsearchSender({"hosts": ["http://u:secret@es:99999"]})
+    with pytest.raises(OptionError, match=r"needs http\(s\)://HOST\[:PORT\]"):
+        ElasticsearchSender({"hosts": ["http://:9200"]})
