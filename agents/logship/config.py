@@ -247,6 +247,7 @@ def validate(values: dict[str, Any]) -> None:
     for url in values["es"]:
         if not re.fullmatch(r"https?://[^/\s]+(/.*)?", url):
             raise OptionError(f"--es: {redact_url(url)!r} is not an http(s):// URL")
+    check_urls(values["es"])
     if values["data_dir"] is None:
         raise OptionError("--data-dir: give a directory for the registry (on the shared volume)")
     for name in ("batch_docs", "max_in_flight", "multiline_max_lines", "max_line_bytes",
@@ -304,6 +305,21 @@ def index_problem(pattern: str) -> str | None:
     if bad:
         return f"{name!r} contains {''.join(sorted(bad))!r}, not allowed in index names"
     return None
+
+
+def check_urls(urls: list[str]) -> None:
+    """What the transport's `url_to_node_config` will refuse (no host, a port that is not
+    one), said at start without importing it (~0.2 s and 300 modules at start-up)."""
+    from urllib.parse import urlsplit
+
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        except ValueError as exc:
+            raise OptionError(f"--es: cannot read {redact_url(url)!r}: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OptionError(f"--es: {redact_url(url)!r} needs http(s)://HOST[:PORT]")
 
 
 def redact_url(url: str) -> str:

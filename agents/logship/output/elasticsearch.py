@@ -186,23 +186,6 @@ def _authorization(options: dict[str, Any]) -> str | None:
     return None
 
 
-def check_urls(urls: list[str]) -> None:
-    """What `url_to_node_config` will refuse (no host, a port that is not one), said at
-    start without importing the transport (~0.2 s and 300 modules at start-up)."""
-    from urllib.parse import urlsplit
-
-    from agents.logship.config import redact_url
-
-    for url in urls:
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not one
-        except ValueError as exc:
-            raise OptionError(f"--es: cannot read {redact_url(url)!r}: {exc}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise OptionError(f"--es: {redact_url(url)!r} needs http(s)://HOST[:PORT]")
-
-
 def node_configs(options: dict[str, Any]) -> list[Any]:
     """One NodeConfig per URL, as the official client makes them: credentials in a URL
     become its node's Authorization header, https:// without a port means 443. An
@@ -255,6 +238,8 @@ class ElasticsearchSender:
         self._options = options
         self._transport: Any = None
         _check_tls_files(options)
+        from agents.logship.config import check_urls
+
         check_urls(list(options["hosts"]))  # node configs come with the transport
         headers = {"accept": JSON}
         authorization = _authorization(options)
