@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from agents.logship.discovery import Watcher
 from agents.logship.inotify import IN_IGNORED, IN_MODIFY, IN_Q_OVERFLOW, Inotify
@@ -29,6 +30,15 @@ class Seen:
         self.overflows += 1
 
 
+@pytest_asyncio.fixture
+async def watched() -> AsyncIterator[tuple[Inotify, Seen]]:
+    """An inotify reader on this test's loop, and what it reported."""
+    seen = Seen()
+    inotify = Inotify(asyncio.get_running_loop(), seen.notify, seen.overflow)
+    yield inotify, seen
+    inotify.close()
+
+
 async def until(condition: Callable[[], bool], what: str) -> None:
     for _ in range(250):
         if condition():
@@ -42,86 +52,78 @@ async def settle() -> None:
     await asyncio.sleep(0.2)
 
 
-async def test_file_changes_in_a_watched_directory_are_reported_by_path(tmp_path: Path) -> None:
-    seen = Seen()
-    inotify = Inotify(asyncio.get_running_loop(), seen.notify, seen.overflow)
-    try:
-        assert inotify.watch(str(tmp_path), recursive=False) == []
-        log = tmp_path / "app.log"
-        log.write_text("one\n")  # create, modify, close_write
-        await until(lambda: str(log) in seen.paths, "the new file")
-        seen.paths.clear()
-        log.rename(tmp_path / "app.log.1")  # rotation: both names
-        await until(lambda: {str(log), str(tmp_path / "app.log.1")} <= set(seen.paths), "both")
-        seen.paths.clear()
-        (tmp_path / "app.log.1").unlink()
-        await until(lambda: str(tmp_path / "app.log.1") in seen.paths, "the deletion")
-    finally:
-        inotify.close()
+async def test_file_changes_in_a_watched_directory_are_reported_by_path(
+    tmp_path: Path, watched: tuple[Inotify, Seen]
+) -> None:
+    inotify, seen = watched
+    assert inotify.watch(str(tmp_path), recursive=False) == []
+    log = tmp_path / "app.log"
+    log.write_text("one\n")  # create, modify, close_write
+    await until(lambda: str(log) in seen.paths, "the new file")
+    seen.paths.clear()
+    log.rename(tmp_path / "app.log.1")  # rotation: both names
+    await until(lambda: {str(log), str(tmp_path / "app.log.1")} <= set(seen.paths), "both")
+    seen.paths.clear()
+    (tmp_path / "app.log.1").unlink()
+    await until(lambda: str(tmp_path / "app.log.1") in seen.paths, "the deletion")
     assert seen.overflows == 0
 
 
-async def test_reading_a_file_is_no_change_and_many_writes_are_one_report(tmp_path: Path) -> None:
-    seen = Seen()
+async def test_reading_a_file_is_no_change_and_many_writes_are_one_report(
+    tmp_path: Path, watched: tuple[Inotify, Seen]
+) -> None:
+    inotify, seen = watched
     log = tmp_path / "app.log"
     log.write_text("one\n")
-    inotify = Inotify(asyncio.get_running_loop(), seen.notify, seen.overflow)
-    try:
-        inotify.watch(str(tmp_path), recursive=False)
-        log.read_bytes()  # open, read, close without writing: logship's own access
-        await settle()
-        assert seen.paths == []
-        with log.open("a") as f:  # the loop does not run meanwhile: one read takes them all
-            for i in range(500):
-                f.write(f"line {i}\n")
-                f.flush()
-        await until(lambda: seen.paths != [], "the writes")
-        await settle()
-        assert seen.paths == [str(log)]
-    finally:
-        inotify.close()
+    inotify.watch(str(tmp_path), recursive=False)
+    log.read_bytes()  # open, read, close without writing: logship's own access
+    await settle()
+    assert seen.paths == []
+    with log.open("a") as f:  # the loop does not run meanwhile: one read takes them all
+        for i in range(500):
+            f.write(f"line {i}\n")
+            f.flush()
+    await until(lambda: seen.paths != [], "the writes")
+    await settle()
+    assert seen.paths == [str(log)]
 
 
-async def test_recursive_roots_follow_new_subdirectories(tmp_path: Path) -> None:
-    seen = Seen()
-    inotify = Inotify(asyncio.get_running_loop(), seen.notify, seen.overflow)
-    try:
-        (tmp_path / "old" / "deep").mkdir(parents=True)
-        assert inotify.watch(str(tmp_path), recursive=True) == []
-        existing = tmp_path / "old" / "deep" / "a.log"
-        existing.write_text("x\n")
-        await until(lambda: str(existing) in seen.paths, "a file in an existing subdirectory")
-        new_dir = tmp_path / "pod-2"
-        new_dir.mkdir()
-        await until(lambda: str(new_dir) in seen.paths, "the new directory")
-        new_file = new_dir / "b.log"
-        new_file.write_text("y\n")
-        await until(lambda: str(new_file) in seen.paths, "a file in the new directory")
-        moved = tmp_path / "elsewhere"
-        moved.mkdir()
-        (moved / "c").mkdir()
-        await settle()
-        moved.rename(tmp_path / "old" / "moved-in")  # a tree moved in is watched too
-        await until(lambda: str(tmp_path / "old" / "moved-in") in seen.paths, "the moved tree")
-        inner = tmp_path / "old" / "moved-in" / "c" / "d.log"
-        inner.write_text("z\n")
-        await until(lambda: str(inner) in seen.paths, "a file deep in the moved tree")
-    finally:
-        inotify.close()
+async def test_recursive_roots_follow_new_subdirectories(
+    tmp_path: Path, watched: tuple[Inotify, Seen]
+) -> None:
+    inotify, seen = watched
+    (tmp_path / "old" / "deep").mkdir(parents=True)
+    assert inotify.watch(str(tmp_path), recursive=True) == []
+    existing = tmp_path / "old" / "deep" / "a.log"
+    existing.write_text("x\n")
+    await until(lambda: str(existing) in seen.paths, "a file in an existing subdirectory")
+    new_dir = tmp_path / "pod-2"
+    new_dir.mkdir()
+    await until(lambda: str(new_dir) in seen.paths, "the new directory")
+    new_file = new_dir / "b.log"
+    new_file.write_text("y\n")
+    await until(lambda: str(new_file) in seen.paths, "a file in the new directory")
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (moved / "c").mkdir()
+    await settle()
+    moved.rename(tmp_path / "old" / "moved-in")  # a tree moved in is watched too
+    await until(lambda: str(tmp_path / "old" / "moved-in") in seen.paths, "the moved tree")
+    inner = tmp_path / "old" / "moved-in" / "c" / "d.log"
+    inner.write_text("z\n")
+    await until(lambda: str(inner) in seen.paths, "a file deep in the moved tree")
 
 
-async def test_a_flat_root_reports_new_subdirectories_but_not_their_files(tmp_path: Path) -> None:
-    seen = Seen()
-    inotify = Inotify(asyncio.get_running_loop(), seen.notify, seen.overflow)
-    try:
-        inotify.watch(str(tmp_path), recursive=False)
-        (tmp_path / "sub").mkdir()
-        await until(lambda: str(tmp_path / "sub") in seen.paths, "the subdirectory")
-        (tmp_path / "sub" / "x.log").write_text("x\n")
-        await settle()
-        assert str(tmp_path / "sub" / "x.log") not in seen.paths
-    finally:
-        inotify.close()
+async def test_a_flat_root_reports_new_subdirectories_but_not_their_files(
+    tmp_path: Path, watched: tuple[Inotify, Seen]
+) -> None:
+    inotify, seen = watched
+    inotify.watch(str(tmp_path), recursive=False)
+    (tmp_path / "sub").mkdir()
+    await until(lambda: str(tmp_path / "sub") in seen.paths, "the subdirectory")
+    (tmp_path / "sub" / "x.log").write_text("x\n")
+    await settle()
+    assert str(tmp_path / "sub" / "x.log") not in seen.paths
 
 
 async def test_a_root_that_appears_later_is_watched_after_the_next_refresh(tmp_path: Path) -> None:
@@ -192,19 +194,15 @@ async def test_a_root_deleted_and_made_again_is_watched_again_after_a_refresh(
 
 
 async def test_a_directory_renamed_inside_a_recursive_root_goes_by_its_new_name(
-    tmp_path: Path,
+    tmp_path: Path, watched: tuple[Inotify, Seen]
 ) -> None:
-    seen = Seen()
+    inotify, seen = watched
     (tmp_path / "a" / "inner").mkdir(parents=True)
-    inotify = Inotify(asyncio.get_running_loop(), seen.notify, seen.overflow)
-    try:
-        inotify.watch(str(tmp_path), recursive=True)
-        (tmp_path / "a").rename(tmp_path / "b")
-        await until(lambda: str(tmp_path / "b") in seen.paths, "the new name")
-        inner = tmp_path / "b" / "inner" / "x.log"
-        inner.write_text("x\n")
-        await until(lambda: str(inner) in seen.paths, "a file under the new name")
-        assert not inotify.watching(str(tmp_path / "a"))
-        assert not inotify.watching(str(tmp_path / "a" / "inner"))
-    finally:
-        inotify.close()
+    inotify.watch(str(tmp_path), recursive=True)
+    (tmp_path / "a").rename(tmp_path / "b")
+    await until(lambda: str(tmp_path / "b") in seen.paths, "the new name")
+    inner = tmp_path / "b" / "inner" / "x.log"
+    inner.write_text("x\n")
+    await until(lambda: str(inner) in seen.paths, "a file under the new name")
+    assert not inotify.watching(str(tmp_path / "a"))
+    assert not inotify.watching(str(tmp_path / "a" / "inner"))
