@@ -127,7 +127,7 @@ class Pipeline:
             await self._space.wait_for(lambda: self._fits(size) and self._room_ahead())
             self._used += size
             self.stats.queue_bytes = self._used
-        self.acks.sent(docs.key, docs.generation, docs.start, docs.end)
+        self.acks.sent(docs.key, docs.generation, docs.start, docs.end, len(docs))
         was_empty = not self._pending
         self._pending.append(docs)
         self._pending_events += len(docs)

@@ -64,3 +64,26 @@ def test_tracker_keeps_generations_apart() -> None:
     assert tracker.acked("f", 1, 0) == 40
     assert tracker.outstanding() == 1
     assert tracker.acked("gone", 0, 0) is None
+
+
+def test_outstanding_counts_events_not_ranges() -> None:
+    # One read's run of 8 events is one range: a restart would send all 8 again.
+    acks = FileAcks(0)
+    acks.sent(0, 80, events=8)
+    acks.sent(80, 90, events=1)
+    assert acks.outstanding == 9
+    assert acks.acked(80) is None  # acknowledged, but behind an unacknowledged run
+    assert acks.outstanding == 9
+    assert acks.acked(0) == 90
+    assert acks.outstanding == 0
+
+
+def test_tracker_counts_events_across_files() -> None:
+    tracker = AckTracker()
+    tracker.track("a", 0, 0)
+    tracker.track("b", 0, 0)
+    tracker.sent("a", 0, 0, 300, events=30)
+    tracker.sent("b", 0, 0, 50, events=5)
+    assert tracker.outstanding() == 35
+    tracker.acked("b", 0, 0)
+    assert tracker.outstanding() == 30
