@@ -38,14 +38,14 @@ from agents._stray import asyncio_handler, one_line_stack
 from agents.logship.bulk import Event, ItemResult
 from agents.logship.discovery import Watcher, scan
 from agents.logship.events import EventBuilder, parse_labels_file
+from agents.logship.fingerprint import HEAD_LIMIT, fingerprint
 from agents.logship.harvester import INLINE_READ, Harvester
-from agents.logship.identity import FileId, identify
 from agents.logship.multiline import Joiner, MultilineError
 from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
 from agents.logship.output.template import TemplateRefused, install_template, load_template
 from agents.logship.pipeline import Pipeline
-from agents.logship.registry import Entry, Registry, tail_of
+from agents.logship.registry import Entry, Registry, file_id, tail_of
 from agents.logship.server import StatusServer, render_metrics
 
 POLL = 0.25  # how often a harvester looks at its file without an inotify wake-up...
@@ -330,33 +330,37 @@ class App:
                 self.waiting_for_first_line.add(path)
             return
         try:
-            file_id = identify(fd, final=self._final_read)
+            found = fingerprint(fd, final=self._final_read)
+            entry = (
+                None if found is None else self.registry.find(found, os.pread(fd, HEAD_LIMIT, 0))
+            )
         except OSError as exc:
             os.close(fd)
             self.log.warning("cannot read", path=path, error=exc.strerror)
             return
-        if file_id is None:  # empty, or the first line is still being written
+        if found is None:  # empty, or the first line is still being written
             os.close(fd)
             self.waiting_for_first_line.add(path)
             return
         self.waiting_for_first_line.discard(path)
-        entry = self.registry.get(file_id.key)
+        # A file once identified by its partial first line keeps that identity.
+        ident = found if entry is None else file_id(entry)
         if entry is None:
             start = 0
             if self.config.start_at == "end" and self._first_scan:
                 start = _after_last_newline(fd, size)
-            entry = Entry(file_id.key, dev=file_id.dev, ino=file_id.ino, head=file_id.head,
-                          path=path, offset=start)  # fmt: skip
+            entry = Entry(ident.key, dev=ident.dev, ino=ident.ino, head=ident.head,
+                          head_len=ident.length, path=path, offset=start)  # fmt: skip
             self.registry.put(entry)
         elif entry.offset > size or (entry.tail and tail_of(fd, entry.offset) != entry.tail):
             # Truncated, or rewritten past the old offset with the same first line, while
             # logship was away: what it held is gone; read what is there from the start.
-            self.registry.restart(file_id.key)
+            self.registry.restart(ident.key)
             self.log.warning("file rewritten while logship was away: reading it from the start",
-                             path=path, file_id=file_id.key)  # fmt: skip
-        self.pipeline.track(file_id.key, entry.generation, entry.offset)
+                             path=path, file_id=ident.key)  # fmt: skip
+        self.pipeline.track(ident.key, entry.generation, entry.offset)
         harvester = Harvester(
-            path, fd, file_id,
+            path, fd, ident,
             offset=entry.offset, generation=entry.generation, builder=self.builder,
             put=self.pipeline.put_docs, index_for=self._index_for,
             max_line_bytes=self.config.max_line_bytes, joiner=self._new_joiner(),
@@ -364,10 +368,10 @@ class App:
         )  # fmt: skip
         if entry.generation and entry.offset == 0:
             harvester.flags = ("truncated",)
-        self.harvesters[file_id.key] = harvester
-        self.by_inode[(file_id.dev, file_id.ino)] = file_id.key
-        self.tasks[file_id.key] = asyncio.create_task(self._harvest(harvester), name=path)
-        self.log.info("file opened", path=path, file_id=file_id.key, offset=entry.offset)
+        self.harvesters[ident.key] = harvester
+        self.by_inode[(ident.dev, ident.ino)] = ident.key
+        self.tasks[ident.key] = asyncio.create_task(self._harvest(harvester), name=path)
+        self.log.info("file opened", path=path, file_id=ident.key, offset=entry.offset)
 
     async def _truncated(self, h: Harvester) -> bool:
         """Read a truncated file again from 0, under the identity a restart would give it.
@@ -377,22 +381,21 @@ class App:
         line it stays the same identity in a new generation, so its new lines get new ids.
         Returns False when logship stops before the new first line is complete.
         """
-        while (head := h.new_head(final=self._final_read)) is None:
+        while (new_id := h.reidentify(final=self._final_read)) is None:
             if self.stop_now or self._final_read:
                 return False
             await wait_event(h.wakeup, POLL)
             h.wakeup.clear()
         old_key = h.key
-        if head == h.id.head:
+        if h.starts_as_before():
             generation = self.registry.restart(old_key)
             self.pipeline.track(old_key, generation, 0)
             h.restart(generation)
         else:
-            new_id = FileId(h.id.dev, h.id.ino, head)
             entry = self.registry.get(new_id.key)
             if entry is None:
-                entry = Entry(new_id.key, dev=new_id.dev, ino=new_id.ino, head=head,
-                              path=h.path)  # fmt: skip
+                entry = Entry(new_id.key, dev=new_id.dev, ino=new_id.ino, head=new_id.head,
+                              head_len=new_id.length, path=h.path)  # fmt: skip
                 self.registry.put(entry)
             else:
                 self.registry.restart(new_id.key)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from itertools import accumulate
 
-from agents.logship.identity import document_id
+from agents.logship.fingerprint import document_id
 
 
 class Event:

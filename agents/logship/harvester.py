@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from agents.logship.bulk import Docs
 from agents.logship.events import EventBuilder
-from agents.logship.identity import HEAD_LIMIT, FileId, head_of
+from agents.logship.fingerprint import HEAD_LIMIT, FileId, fingerprint, starts_with
 from agents.logship.lines import Line, LineRun, LineSplitter
 from agents.logship.multiline import Joiner
 
@@ -156,10 +156,8 @@ class Harvester:
         info = os.fstat(self.fd)
         if info.st_size < self.position:
             return "truncated"
-        if info.st_size > 0 and info.st_size != self.position:
-            head = head_of(os.pread(self.fd, HEAD_LIMIT, 0))
-            if head is not None and head != self.id.head:
-                return "truncated"  # copytruncate, then regrown past our position
+        if info.st_size > 0 and info.st_size != self.position and not self.starts_as_before():
+            return "truncated"  # copytruncate, then regrown past our position
         if info.st_nlink == 0:
             return "deleted"
         try:
@@ -186,13 +184,14 @@ class Harvester:
         self.id, self.key = file_id, file_id.key
         self.restart(generation)
 
-    def new_head(self, *, final: bool = False) -> str | None:
-        """The hash of the file's current first line (None while it is incomplete)."""
-        first = os.pread(self.fd, HEAD_LIMIT, 0)
-        head = head_of(first)
-        if head is None and final and first:
-            head = head_of(first + b"\n")
-        return head
+    def starts_as_before(self) -> bool:
+        """Whether the file still starts with the bytes that identified it."""
+        return starts_with(os.pread(self.fd, HEAD_LIMIT, 0), self.id)
+
+    def reidentify(self, *, final: bool = False) -> FileId | None:
+        """The file's identity as a fresh look would take it now (None while its new first
+        line is incomplete and not `final`)."""
+        return fingerprint(self.fd, final=final)
 
     def close(self) -> None:
         if self.fd >= 0:

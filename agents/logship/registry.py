@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agents._atomic import write_atomic
+from agents.logship.fingerprint import FileId, starts_with
 
 FORMAT_VERSION = 1
 FILENAME = "registry.json"
@@ -26,7 +27,8 @@ FILENAME = "registry.json"
 class Entry:
     """One file's committed position. `offset` is where the next unacknowledged line starts."""
 
-    __slots__ = ("dev", "generation", "head", "ino", "key", "offset", "path", "tail", "updated")
+    __slots__ = ("dev", "generation", "head", "head_len", "ino", "key", "offset", "path", "tail",
+                 "updated")  # fmt: skip
 
     def __init__(
         self,
@@ -40,8 +42,10 @@ class Entry:
         generation: int = 0,
         updated: float | None = None,
         tail: str = "",
+        head_len: int = 0,
     ) -> None:
         self.key, self.dev, self.ino, self.head = key, dev, ino, head
+        self.head_len = head_len  # first bytes `head` covers (0: written before it was kept)
         self.path, self.offset, self.generation = path, offset, generation
         # A hash of the bytes just before `offset` (see tail_of): tells, on resuming,
         # whether the file still holds what was shipped, or was rewritten meanwhile.
@@ -66,10 +70,11 @@ class Entry:
                 generation=int(raw.get("generation", 0)),
                 updated=float(raw.get("updated", 0.0)),
                 tail=str(raw.get("tail", "")),
+                head_len=int(raw.get("head_len", 0)),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # 1e400 → inf → int
             raise ValueError(f"bad entry: {exc}") from None
-        if entry.offset < 0 or entry.generation < 0:
+        if entry.offset < 0 or entry.generation < 0 or entry.head_len < 0:
             raise ValueError("bad entry: negative offset or generation")
         return entry
 
@@ -110,12 +115,18 @@ def parse(data: bytes) -> dict[str, Entry]:
     return entries
 
 
+def file_id(entry: Entry) -> FileId:
+    """The identity an entry was recorded for."""
+    return FileId(entry.dev, entry.ino, entry.head, entry.head_len)
+
+
 class Registry:
     """In-memory entries plus their durable copy. Not thread-safe: one owner task."""
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / FILENAME
         self.entries: dict[str, Entry] = {}
+        self._inodes: dict[tuple[int, int], set[str]] = {}  # (dev, ino) → keys
         self.dirty = False
         # A periodic write in a thread and the final one at shutdown must not interleave
         # (they share the tmp file), nor may an older snapshot be written after a newer.
@@ -137,7 +148,7 @@ class Registry:
                 warnings.append(f"cannot read {candidate}: {exc.strerror}")
                 continue
             try:
-                self.entries = parse(data)
+                self._set_entries(parse(data))
             except RegistryDamaged as exc:
                 if candidate is tmp:
                     warnings.append(f"ignored an interrupted write ({candidate.name}: {exc})")
@@ -152,7 +163,7 @@ class Registry:
                     f"registry damaged ({exc}){where}: every file is read again from its "
                     "start; document ids make Elasticsearch skip what it already has"
                 )
-                self.entries = {}
+                self._set_entries({})
                 return warnings
             if candidate is tmp:
                 self.dirty = True  # make it the real file on the next save
@@ -196,11 +207,31 @@ class Registry:
                 raise
             self._written = number
 
+    def _set_entries(self, entries: dict[str, Entry]) -> None:
+        self.entries = entries
+        self._inodes = {}
+        for entry in entries.values():
+            self._inodes.setdefault((entry.dev, entry.ino), set()).add(entry.key)
+
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)
 
+    def find(self, found: FileId, first_bytes: bytes) -> Entry | None:
+        """The entry of the file identified as `found`, whose first bytes are
+        `first_bytes`: its own, or that of an identity taken while its first line was
+        still partial, which the file still starts with (see fingerprint)."""
+        entry = self.entries.get(found.key)
+        if entry is not None:
+            return entry
+        for key in self._inodes.get((found.dev, found.ino), ()):
+            other = self.entries[key]
+            if other.head_len and starts_with(first_bytes, file_id(other)):
+                return other
+        return None
+
     def put(self, entry: Entry) -> None:
         self.entries[entry.key] = entry
+        self._inodes.setdefault((entry.dev, entry.ino), set()).add(entry.key)
         self.dirty = True
 
     def commit(self, key: str, offset: int, *, path: str | None = None, tail: str = "") -> None:
@@ -226,7 +257,12 @@ class Registry:
         return entry.generation
 
     def forget(self, key: str) -> None:
-        if self.entries.pop(key, None) is not None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            keys = self._inodes.get((entry.dev, entry.ino), set())
+            keys.discard(key)
+            if not keys:
+                self._inodes.pop((entry.dev, entry.ino), None)
             self.dirty = True
 
     def stale(self, older_than: float) -> Iterator[Entry]:

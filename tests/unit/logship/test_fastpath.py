@@ -20,7 +20,7 @@ from agents.logship.bulk import (
     stored_summary,
 )
 from agents.logship.events import EventBuilder, escape_lines
-from agents.logship.identity import document_id
+from agents.logship.fingerprint import document_id
 from agents.logship.lines import LineRun, LineSplitter
 from agents.logship.output.elasticsearch import _serializers, gzip_body
 from agents.logship.pipeline import Pipeline, split_parts
