@@ -7,7 +7,9 @@ latency, dropped connections, 413) from Python or over HTTP under `/_standin/`. 
 a process with `python -m agents.testing.elasticsearch --port 9200`.
 
 The parsing and item rules are pure functions and a synchronous `Store`, so they can be
-tested without a socket; the server only moves bytes and applies faults.
+tested without a socket; the server only moves bytes and applies faults: `server` owns the
+lifecycle and the Python API, `middleware` records requests and applies faults,
+`endpoints` answer the REST API, `control` takes orders under `/_standin/`.
 """
 
 from agents.testing.elasticsearch.bulk import ACTIONS, BodyTooLarge, BulkOp, decode_body, parse_bulk
@@ -31,7 +33,7 @@ from agents.testing.elasticsearch.media import (
     compat_version,
 )
 from agents.testing.elasticsearch.query import filter_path, parse_time, query_matches
-from agents.testing.elasticsearch.server import Handler, RecordedRequest, StandIn
+from agents.testing.elasticsearch.server import StandIn
 from agents.testing.elasticsearch.store import (
     BUILTIN_LOGS_TEMPLATE,
     SHARDS,
@@ -44,6 +46,7 @@ from agents.testing.elasticsearch.store import (
     merge_doc,
 )
 from agents.testing.elasticsearch.strict_json import loads_strict
+from agents.testing.elasticsearch.wire import Handler, RecordedRequest
 
 __all__ = [
     "ACTIONS",

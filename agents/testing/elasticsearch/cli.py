@@ -10,7 +10,8 @@ import signal
 import sys
 
 from agents.testing.elasticsearch.defaults import DEFAULT_MAX_BODY_BYTES, DEFAULT_VERSION
-from agents.testing.elasticsearch.server import _HEALTH_RANK, StandIn
+from agents.testing.elasticsearch.endpoints.cluster import HEALTH_RANK
+from agents.testing.elasticsearch.server import StandIn
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=9200)
     parser.add_argument("--version", default=DEFAULT_VERSION, help="the ES version to claim")
     parser.add_argument("--seed", type=int, default=None, help="seed ids and random faults")
-    parser.add_argument("--health", default="green", choices=sorted(_HEALTH_RANK))
+    parser.add_argument("--health", default="green", choices=sorted(HEALTH_RANK))
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     parser.add_argument(
         "--fill-missing-timestamp",

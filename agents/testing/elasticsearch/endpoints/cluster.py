@@ -1,0 +1,84 @@
+"""The cluster endpoints: `GET /` (info, the version a client checks) and
+`GET /_cluster/health` (with `wait_for_status`, as init containers use it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from aiohttp import web
+
+from agents.testing.elasticsearch.errors import _illegal
+from agents.testing.elasticsearch.query import parse_time
+from agents.testing.elasticsearch.wire import reply
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from agents.testing.elasticsearch.server import StandIn
+
+HEALTH_RANK = {"green": 0, "yellow": 1, "red": 2}
+_LUCENE = {8: "9.11.1", 9: "10.1.0"}
+_WIRE = {8: ("7.17.0", "7.0.0"), 9: ("8.18.0", "8.0.0")}
+
+
+async def info(es: StandIn, request: web.Request) -> web.Response:
+    wire, index_compat = _WIRE.get(es.major, _WIRE[8])
+    return reply(
+        request,
+        {
+            "name": "standin-node",
+            "cluster_name": es.cluster_name,
+            "cluster_uuid": es.cluster_uuid,
+            "version": {
+                "number": es.version,
+                "build_flavor": "default",
+                "build_type": "docker",
+                "build_hash": "0" * 40,
+                "build_date": "2024-08-05T10:05:34.233336849Z",
+                "build_snapshot": False,
+                "lucene_version": _LUCENE.get(es.major, _LUCENE[8]),
+                "minimum_wire_compatibility_version": wire,
+                "minimum_index_compatibility_version": index_compat,
+            },
+            "tagline": "You Know, for Search",
+        },
+    )
+
+
+async def health(es: StandIn, request: web.Request) -> web.Response:
+    wanted = request.query.get("wait_for_status")
+    timed_out = False
+    if wanted is not None:
+        if wanted not in HEALTH_RANK:
+            raise _illegal(f"unknown cluster health status [{wanted}]")
+        deadline = time.monotonic() + parse_time(request.query.get("timeout", "30s"))
+        while HEALTH_RANK[es._health] > HEALTH_RANK[wanted]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or es._stopping.is_set():
+                timed_out = True
+                break
+            with contextlib.suppress(TimeoutError):  # stop() sets it too
+                await asyncio.wait_for(es._health_changed.wait(), remaining)
+    status = es._health
+    shards = len(es.store.indices)
+    unassigned = {"green": 0, "yellow": shards, "red": 2 * shards}[status]
+    body = {
+        "cluster_name": es.cluster_name,
+        "status": status,
+        "timed_out": timed_out,
+        "number_of_nodes": 1,
+        "number_of_data_nodes": 1,
+        "active_primary_shards": shards if status != "red" else 0,
+        "active_shards": shards if status != "red" else 0,
+        "relocating_shards": 0,
+        "initializing_shards": 0,
+        "unassigned_shards": unassigned,
+        "unassigned_primary_shards": shards if status == "red" else 0,
+        "delayed_unassigned_shards": 0,
+        "number_of_pending_tasks": 0,
+        "number_of_in_flight_fetch": 0,
+        "task_max_waiting_in_queue_millis": 0,
+        "active_shards_percent_as_number": 100.0 if status == "green" else 50.0,
+    }
+    return reply(request, body, 408 if timed_out else 200)
