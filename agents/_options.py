@@ -1,4 +1,5 @@
-"""Parsing of option values shared by the CLIs: durations, booleans, env-var twins.
+"""What the CLIs share about options: where a value comes from (`pick`, `env_twin`) and
+how it is parsed (durations, booleans, whole numbers).
 
 Errors are `OptionError` with a message naming the option (or env var) and the value,
 so a CLI can print it and exit 2 without a traceback.
@@ -7,6 +8,11 @@ so a CLI can print it and exit 2 without a traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+
+TYPE_CHECKING = False  # typing's own flag costs its import at waitfor's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h)")
 _TRUE = {"1", "true", "yes", "on"}
@@ -15,6 +21,42 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class OptionError(ValueError):
     """A user-supplied value is invalid; the message says which and why."""
+
+
+def env_twin(prefix: str, name: str, renamed: Mapping[str, str] | None = None) -> str:
+    """The environment variable that stands for option `name`: `LOGSHIP_` and `batch_bytes`
+    give `LOGSHIP_BATCH_BYTES`, unless `renamed` spells it otherwise."""
+    if renamed and name in renamed:
+        return renamed[name]
+    return prefix + name.upper()
+
+
+def pick(
+    cli: object,
+    *,
+    flag: str,
+    env: Mapping[str, str],
+    variable: str,
+    file: Mapping[str, object] | None = None,
+    key: str = "",
+    file_name: str = "",
+) -> tuple[Any, str] | None:
+    """→ (the raw value an option takes, the spelling to blame if it is bad), or None when
+    none is given and the default applies.
+
+    The command line (`cli`: None when the flag is absent) wins over the environment
+    `variable`, the variable over `key` in the configuration `file`, the file over the
+    default. A blank variable counts as unset: a manifest that templates it in empty
+    means "not set", not "set to nothing".
+    """
+    if cli is not None:
+        return cli, flag
+    value = env.get(variable, "")
+    if value.strip():
+        return value, variable
+    if file is not None and key in file:
+        return file[key], f"{file_name}: {key}"
+    return None
 
 
 def parse_duration(text: str, *, name: str) -> float:

@@ -2,10 +2,12 @@ import pytest
 
 from agents._options import (
     OptionError,
+    env_twin,
     format_duration,
     parse_bool,
     parse_duration,
     parse_int,
+    pick,
 )
 
 
@@ -70,3 +72,35 @@ def test_parse_int_minimum() -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+FILE = {"timeout": "3s"}
+
+
+@pytest.mark.parametrize(
+    ("cli", "env", "file", "expected"),
+    [
+        ("1s", {"X_TIMEOUT": "2s"}, FILE, ("1s", "--timeout")),  # the flag beats all
+        (None, {"X_TIMEOUT": "2s"}, FILE, ("2s", "X_TIMEOUT")),  # the variable beats the file
+        (None, {}, FILE, ("3s", "c.yaml: timeout")),  # the file beats the default
+        (None, {"X_TIMEOUT": " \t"}, FILE, ("3s", "c.yaml: timeout")),  # blank: unset
+        (None, {"X_TIMEOUT": ""}, None, None),  # nothing given: the default
+        ("", {"X_TIMEOUT": "2s"}, None, ("", "--timeout")),  # an empty flag is still given
+        (False, {"X_TIMEOUT": "true"}, None, (False, "--timeout")),  # so is --no-FLAG
+        (None, {"X_TIMEOUT": " 2s "}, None, (" 2s ", "X_TIMEOUT")),  # as written: parsers strip
+    ],
+)
+def test_pick_flag_then_env_then_file_then_default(
+    cli: object, env: dict[str, str], file: dict[str, object] | None, expected: object
+) -> None:
+    found = pick(
+        cli, flag="--timeout", env=env, variable="X_TIMEOUT", file=file, key="timeout",
+        file_name="c.yaml",
+    )  # fmt: skip
+    assert found == expected
+
+
+def test_env_twin() -> None:
+    assert env_twin("WAITFOR_", "attempt_timeout") == "WAITFOR_ATTEMPT_TIMEOUT"
+    assert env_twin("LOGSHIP_", "es", {"es": "LOGSHIP_ES_URLS"}) == "LOGSHIP_ES_URLS"
+    assert env_twin("LOGSHIP_", "paths", {"es": "LOGSHIP_ES_URLS"}) == "LOGSHIP_PATHS"
