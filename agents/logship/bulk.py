@@ -274,15 +274,3 @@ def classify_response(body: object, count: int) -> list[ItemResult]:
         reason = f"bulk response has {got} items for {count} events"
         return [ItemResult(Verdict.RETRY, 0, reason)] * count
     return [classify_item(item) for item in items]
-
-
-class RequestVerdict(Enum):
-    RETRY = "retry"  # the whole request again, after a backoff
-    SPLIT = "split"  # too big, or one event poisons it: halve and send again
-
-
-def classify_request_status(status: int) -> RequestVerdict:
-    """A non-200 answer to the whole bulk request."""
-    if status in (400, 413):
-        return RequestVerdict.SPLIT
-    return RequestVerdict.RETRY  # 429, 5xx, and auth errors that a fixed Secret cures

@@ -5,10 +5,11 @@ Elasticsearch makes the files wait, never the memory grow. It also waits while t
 batches' worth of events are already waiting for a sender: reading further ahead than
 that would not ship anything sooner, only hold more memory while catching up. A batcher
 cuts batches at `batch_docs`, `batch_bytes` or `flush_interval`; up to `max_in_flight`
-batches are sent at once. A batch is retried until every event in it is stored or dead:
-whole requests after connection errors, 429 and 5xx (exponential backoff with jitter,
-forever); only the failed items after per-item 429/503; halves after 400/413. Dead events
-go to the dead letter and count as acknowledged, so they never block a file's progress.
+batches are sent at once. A batch is retried until every event in it is stored or dead,
+under the one policy of `output.answers`: whole requests when there is no answer, a
+401/403, 429 or 5xx; only the failed items after per-item 429/503; halves after 400/413.
+Dead events go to the dead letter and count as acknowledged, so they never block a file's
+progress.
 
 Events arrive as `Docs` (the events of one read of one file, one NDJSON run): the budget,
 the batches and the acknowledgements work on runs and slices of runs, so the cost per
@@ -25,20 +26,19 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from agents._aio import wait_event
-from agents._backoff import Backoff
 from agents._log import Logger
 from agents.logship.acks import AckTracker
-from agents.logship.bulk import (
-    Docs,
-    Event,
-    ItemResult,
-    RequestVerdict,
-    Verdict,
-    all_stored,
-    classify_request_status,
-    classify_response,
+from agents.logship.bulk import Docs, Event, ItemResult, Verdict, all_stored, classify_response
+from agents.logship.output.answers import (
+    RETRY_BASE,
+    RETRY_CAP,
+    Kind,
+    Reply,
+    Retry,
+    ask,
+    error_reason,
 )
-from agents.logship.output.elasticsearch import Answer, SendFailed
+from agents.logship.output.elasticsearch import Answer
 
 
 class Sender(Protocol):
@@ -78,8 +78,8 @@ class Pipeline:
         flush_interval: float = 0.1,
         max_in_flight: int = 4,
         queue_bytes: int = 64 * 1024 * 1024,
-        retry_base: float = 0.1,
-        retry_cap: float = 30.0,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
     ) -> None:
         self.sender, self.commit, self.dead_letter, self.log = sender, commit, dead_letter, log
         self.batch_docs, self.batch_bytes = batch_docs, batch_bytes
@@ -228,40 +228,47 @@ class Pipeline:
 
     # --- delivery -------------------------------------------------------------------------
 
+    def _retry(self) -> Retry:
+        return Retry(self.log, base=self.retry_base, cap=self.retry_cap,
+                     on_pause=self._count_retry)  # fmt: skip
+
+    def _count_retry(self) -> None:
+        self.stats.retries += 1
+
     async def _deliver(self, parts: list[Part]) -> None:
         """Send the events of `parts` until each one is stored or dead."""
-        backoff = Backoff(self.retry_base, self.retry_cap)
+        retry = self._retry()
         while parts:
             count = sum(hi - lo for _, lo, hi in parts)
             self.stats.bulk_requests += 1
             body = [docs.body_of(lo, hi) for docs, lo, hi in parts]
-            try:
-                answer = await self.sender.send(body)
-            except SendFailed as exc:
-                self.stats.es_reachable = False
-                answered = self._answered
-                await self._retry_later(backoff, "Elasticsearch unreachable", exc, count,
-                                        until=answered)  # fmt: skip
-                if answered.is_set():
-                    backoff.reset()
-                continue
+            answered = self._answered
+            reply = await ask(lambda body=body: self.sender.send(body))  # type: ignore[misc]
             del body
+            if reply.kind is Kind.UNREACHABLE:
+                self.stats.es_reachable = False
+                await retry.pause("Elasticsearch unreachable", reply.reason, events=count,
+                                  until=answered)  # fmt: skip
+                if answered.is_set():  # another request got through: so may this one
+                    retry.progress()
+                continue
             self.stats.es_reachable = True
             self._answered.set()
             self._answered = asyncio.Event()
-            if answer.status != 200:
-                if classify_request_status(answer.status) is RequestVerdict.SPLIT:
-                    await self._split(parts, count, answer)
-                    return
-                await self._retry_later(backoff, "bulk request refused", answer.status, count)
+            if reply.kind is Kind.REJECTED:
+                await self._split(parts, count, reply)
+                return
+            if not reply.ok:
+                await retry.pause("bulk request refused", reply.status, events=count,
+                                  reason=error_reason(reply.body) or None)  # fmt: skip
                 continue
-            if all_stored(answer.body, count):
+            if all_stored(reply.body, count):
                 for part in parts:
                     await self._done(*part)
                 return
-            results = classify_response(answer.body, count)
+            results = classify_response(reply.body, count)
             events = [(docs, i) for docs, lo, hi in parts for i in range(lo, hi)]
-            retry: list[tuple[Part, ItemResult]] = []
+            again: list[tuple[Part, ItemResult]] = []
             dead: list[tuple[Docs, int, ItemResult]] = []
             for (docs, i), result in zip(events, results, strict=True):
                 if result.verdict is Verdict.STORED:
@@ -269,66 +276,49 @@ class Pipeline:
                 elif result.verdict is Verdict.DEAD:
                     dead.append((docs, i, result))
                 else:
-                    retry.append(((docs, i, i + 1), result))
+                    again.append(((docs, i, i + 1), result))
             for docs, i, result in dead:
                 await self._dead(docs, i, result)
-            if len(retry) < count:
-                backoff.reset()  # progress: the next wait starts short again
-            if not retry:
+            if len(again) < count:
+                retry.progress()  # the next wait starts short again
+            if not again:
                 return
-            first = retry[0][1]
+            first = again[0][1]
             if first.error_type == "cluster_block_exception":
                 self.log.error(
                     "Elasticsearch blocks writes (disk flood stage?): retrying until it "
                     "accepts them again",
                     reason=first.reason,
                 )
-            parts = [part for part, _ in retry]
+            parts = [part for part, _ in again]
             why = f"{first.status} {first.error_type or first.reason}".strip()
-            await self._retry_later(backoff, "items rejected", why, len(parts))
+            await retry.pause("items rejected", why, events=len(parts))
 
-    async def _split(self, parts: list[Part], count: int, answer: Answer) -> None:
+    async def _split(self, parts: list[Part], count: int, reply: Reply) -> None:
         if count == 1:
             # One event that is by itself too big (413) or unacceptable (400): dead.
             docs, lo, _ = parts[0]
-            reason = _error_reason(answer.body) or f"HTTP {answer.status} for a single event"
-            await self._dead(docs, lo, ItemResult(Verdict.DEAD, answer.status, reason))
+            reason = error_reason(reply.body) or f"HTTP {reply.status} for a single event"
+            await self._dead(docs, lo, ItemResult(Verdict.DEAD, reply.status, reason))
             return
-        self.log.warning("bulk request refused: splitting it", status=answer.status,
+        self.log.warning("bulk request refused: splitting it", status=reply.status,
                          events=count)  # fmt: skip
         first, second = split_parts(parts, count // 2)
         await self._deliver(first)
         await self._deliver(second)
 
-    async def _retry_later(
-        self, backoff: Backoff, what: str, why: object, count: int,
-        until: asyncio.Event | None = None,
-    ) -> None:  # fmt: skip
-        """Wait out the backoff, or until `until` is set."""
-        self.stats.retries += 1
-        delay = backoff.next()
-        self.log.warning(what, error=str(why), events=count, retry_in=round(delay, 3))
-        if until is None:
-            await asyncio.sleep(delay)
-        else:
-            await wait_event(until, delay)
-
     async def _dead(self, docs: Docs, i: int, result: ItemResult) -> None:
         """Keep a refused event in the dead letter, retrying until it is kept (a full or
         read-only data dir must not lose it, nor stop the rest of its batch)."""
         event = docs.event(i)
-        backoff = Backoff(self.retry_base, self.retry_cap)
+        retry = Retry(self.log, base=self.retry_base, cap=self.retry_cap)
         while True:
             try:
                 await self.dead_letter(event, result)
                 break
             except Exception as exc:
-                delay = backoff.next()
-                self.log.error(
-                    "dead letter not written: retrying",
-                    error=str(exc), path=event.path, offset=event.offset, retry_in=round(delay, 3),
-                )  # fmt: skip
-                await asyncio.sleep(delay)
+                await retry.pause("dead letter not written: retrying", exc, level="error",
+                                  path=event.path, offset=event.offset)  # fmt: skip
         self.stats.dead_lettered += 1
         await self._done(docs, i, i + 1)
 
@@ -361,9 +351,3 @@ def split_parts(parts: list[Part], count: int) -> tuple[list[Part], list[Part]]:
             return [*first, (docs, lo, hi)], parts[n + 1 :]
         return [*first, (docs, lo, lo + count)], [(docs, lo + count, hi), *parts[n + 1 :]]
     return first, []
-
-
-def _error_reason(body: object) -> str:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("reason", ""))
-    return ""

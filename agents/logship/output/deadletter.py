@@ -19,19 +19,11 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from agents._backoff import Backoff
 from agents._log import Logger
-from agents.logship.bulk import (
-    Event,
-    ItemResult,
-    RequestVerdict,
-    Verdict,
-    build_body,
-    classify_request_status,
-    classify_response,
-)
+from agents.logship.bulk import Event, ItemResult, Verdict, build_body, classify_response
 from agents.logship.events import iso
-from agents.logship.output.elasticsearch import Answer, SendFailed
+from agents.logship.output.answers import RETRY_BASE, RETRY_CAP, Kind, Reply, Retry, ask
+from agents.logship.output.elasticsearch import Answer
 
 FILENAME = "dead-letter.ndjson"
 
@@ -94,9 +86,9 @@ class Sender(Protocol):
 class DeadLetterIndex:
     """Dead letters to an index; the file when the index refuses them for good.
 
-    No answer, 429 and 5xx are retried with backoff for as long as they last, as for any
-    event: the refused event is not acknowledged (and its file does not move on) until its
-    dead letter is stored somewhere.
+    Answers follow the policy of `answers`: what is retried for a bulk request is retried
+    here for as long as it lasts, as for any event; the refused event is not acknowledged
+    (and its file does not move on) until its dead letter is stored somewhere.
     """
 
     def __init__(
@@ -106,8 +98,8 @@ class DeadLetterIndex:
         *,
         fallback: DeadLetterFile,
         log: Logger,
-        retry_base: float = 0.1,
-        retry_cap: float = 30.0,
+        retry_base: float = RETRY_BASE,
+        retry_cap: float = RETRY_CAP,
     ) -> None:
         self.sender, self.index, self.fallback, self.log = sender, index, fallback, log
         self.retry_base, self.retry_cap = retry_base, retry_cap
@@ -115,14 +107,10 @@ class DeadLetterIndex:
     async def write(self, event: Event, result: ItemResult) -> None:
         letter = wrap(event, result, self.index, time.time())
         body = build_body([letter])
-        backoff = Backoff(self.retry_base, self.retry_cap)
+        retry = Retry(self.log, base=self.retry_base, cap=self.retry_cap)
         while True:
-            try:
-                answer = await self.sender.send(body)
-            except SendFailed as exc:
-                await self._pause(backoff, str(exc))
-                continue
-            refused = self._refusal(answer)
+            reply = await ask(lambda: self.sender.send(body))
+            refused = self._refusal(reply)
             if refused is None:
                 return
             if refused:
@@ -132,23 +120,18 @@ class DeadLetterIndex:
                 )  # fmt: skip
                 await self.fallback.write(event, result, index_error=refused)
                 return
-            await self._pause(backoff, f"HTTP {answer.status}")
+            why = reply.reason if reply.kind is Kind.UNREACHABLE else f"HTTP {reply.status}"
+            await retry.pause("dead letter not stored yet", why, index=self.index)
 
-    def _refusal(self, answer: Answer) -> str | None:
+    def _refusal(self, reply: Reply) -> str | None:
         """None: stored; "": try again later; else why the index will never take it."""
-        if answer.status != 200:
-            if classify_request_status(answer.status) is RequestVerdict.SPLIT:
-                return f"HTTP {answer.status} for the dead letter alone"
+        if reply.kind is Kind.REJECTED:
+            return f"HTTP {reply.status} for the dead letter alone"
+        if not reply.ok:
             return ""
-        (item,) = classify_response(answer.body, 1)
+        (item,) = classify_response(reply.body, 1)
         if item.verdict is Verdict.STORED:
             return None
         if item.verdict is Verdict.DEAD:
             return f"{item.status} {item.error_type}: {item.reason}".strip()
         return ""
-
-    async def _pause(self, backoff: Backoff, why: str) -> None:
-        delay = backoff.next()
-        self.log.warning("dead letter not stored yet", index=self.index, error=why,
-                         retry_in=round(delay, 3))  # fmt: skip
-        await asyncio.sleep(delay)

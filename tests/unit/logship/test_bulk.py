@@ -4,11 +4,9 @@ import pytest
 
 from agents.logship.bulk import (
     Event,
-    RequestVerdict,
     Verdict,
     build_body,
     classify_item,
-    classify_request_status,
     classify_response,
 )
 
@@ -79,21 +77,6 @@ def test_mixed_response() -> None:
     assert [r.verdict for r in classify_response(body, 3)] == [
         Verdict.STORED, Verdict.RETRY, Verdict.DEAD,
     ]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("status", "verdict"),
-    [
-        (413, RequestVerdict.SPLIT),
-        (400, RequestVerdict.SPLIT),
-        (429, RequestVerdict.RETRY),
-        (503, RequestVerdict.RETRY),
-        (502, RequestVerdict.RETRY),
-        (401, RequestVerdict.RETRY),
-    ],
-)
-def test_request_verdicts(status: int, verdict: RequestVerdict) -> None:
-    assert classify_request_status(status) is verdict
 
 
 def test_docs_slices_are_the_runs_events_in_order() -> None:

@@ -12,9 +12,7 @@ from agents.logship.output.template import (
     Template,
     TemplateRefused,
     install_template,
-    is_refusal,
     load_template,
-    refusal_reason,
 )
 
 BODY = {"index_patterns": ["logship-*"], "template": {"settings": {"number_of_replicas": 0}}}
@@ -49,22 +47,6 @@ def test_a_bad_template_file_is_an_option_error_naming_it(
     with pytest.raises(OptionError, match=message) as raised:
         load_template(path)
     assert str(raised.value).startswith("--template-file: ")
-
-
-@pytest.mark.parametrize(
-    ("status", "final"),
-    [(400, True), (401, True), (403, True), (404, True), (408, False), (429, False),
-     (500, False), (503, False)],
-)  # fmt: skip
-def test_which_answers_are_a_final_no(status: int, final: bool) -> None:
-    assert is_refusal(status) is final
-
-
-def test_refusal_reason_from_an_error_body() -> None:
-    body = {"error": {"type": "illegal_argument_exception", "reason": "patterns overlap"}}
-    assert refusal_reason(body) == "illegal_argument_exception: patterns overlap"
-    assert refusal_reason({"error": "no handler found", "status": 400}) == "no handler found"
-    assert refusal_reason("<html>502</html>") == "<html>502</html>"
 
 
 class FakeClient:
