@@ -1,7 +1,9 @@
+import typing
+
 import pytest
 
 from agents._options import OptionError
-from agents.waitfor.config import load_config
+from agents.waitfor.config import OPTIONS, Config, env_name, load_config
 
 
 def test_defaults() -> None:
@@ -110,3 +112,44 @@ def test_wants_json_for_early_errors(argv: list[str], env: dict[str, str], expec
     from agents.waitfor.config import wants_json
 
     assert wants_json(argv, env) is expected
+
+
+# kind: (the flag's arguments, the value they give, a variable's text, the value it gives)
+SAMPLES: dict[str, tuple[list[str], object, str, object]] = {
+    "duration": (["7s"], 7.0, "9s", 9.0),
+    "int": (["3"], 3, "4", 4),
+    "str": (["/a"], "/a", "/b", "/b"),
+    "bool": ([], True, "yes", True),  # a bool flag can only switch on
+}
+
+
+@pytest.mark.parametrize(("dest", "flag", "kind"), [option[:3] for option in OPTIONS])
+def test_every_option_takes_the_flag_then_the_variable_then_the_default(
+    dest: str, flag: str, kind: str
+) -> None:
+    flag_args, flag_value, env_text, env_value = SAMPLES[kind]
+    variable = env_name(dest)
+
+    def load(argv: list[str], env: dict[str, str]) -> object:
+        return getattr(load_config(["tcp://a:1", *argv], env), dest)
+
+    default = load([], {})
+    against = "no" if kind == "bool" else env_text  # a variable that says otherwise
+    assert load([flag, *flag_args], {variable: against}) == flag_value
+    assert load([], {variable: env_text}) == env_value != default
+    assert load([], {variable: " "}) == default  # blank: unset
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_config(["tcp://a:1"], {})
+    with pytest.raises(AttributeError, match="frozen"):
+        cfg.timeout = 1  # type: ignore[misc]
+    assert cfg.timeout == 300
+
+
+def test_config_fields_are_typed() -> None:
+    hints = typing.get_type_hints(Config)
+    assert sorted(hints) == sorted(Config.__slots__)
+    cfg = load_config(["tcp://a:1", "--", "app"], {})
+    for name, hint in hints.items():
+        assert isinstance(getattr(cfg, name), typing.get_origin(hint) or hint), name
