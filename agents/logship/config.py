@@ -11,14 +11,15 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from agents import __version__
-from agents._options import OptionError, parse_bool, parse_duration, parse_int
+from agents._options import OptionError, env_twin, parse_bool, parse_duration, parse_int, pick
 
-# (name, kind, default, help). kinds: str, path, duration, int, size, bool, list, choice:a|b
+# (name, kind, default, help). kinds: str, secret, path, duration, int, size, bool, list,
+# choice:a|b. Config below has one typed field per row, in the same order.
 OPTIONS: list[tuple[str, str, object, str]] = [
     ("paths", "list", [], "glob of files to ship (repeatable; ** matches directories)"),
     ("exclude", "list", [], "glob of files to leave alone (repeatable)"),
@@ -93,7 +94,7 @@ FILE_ALIASES = {"path": "paths", "es_urls": "es", "excludes": "exclude", "fields
 
 
 def env_name(name: str) -> str:
-    return ENV_NAMES.get(name, "LOGSHIP_" + name.upper())
+    return env_twin("LOGSHIP_", name, ENV_NAMES)
 
 
 def parse_size(text: str, *, name: str) -> int:
@@ -105,23 +106,79 @@ def parse_size(text: str, *, name: str) -> int:
     return int(float(match.group(1)) * _UNITS[unit])
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Config:
-    """Validated settings, read-only after load_config."""
+    """Validated settings, one field per row of OPTIONS; load_config builds it (the
+    defaults are OPTIONS'), and nothing changes it after.
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_values", MappingProxyType(dict(values)))
+    Types by kind: list → tuple[str, ...]; duration → float (seconds); int, size → int
+    (sizes in bytes); path → Path | None (None: not given); choice → its Literal.
+    """
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Config is read-only")
+    paths: tuple[str, ...]
+    exclude: tuple[str, ...]
+    es: tuple[str, ...]
+    data_dir: Path  # required: validate() refuses None
+    start_at: Literal["beginning", "end"]
+    max_line_bytes: int
+    multiline_preset: Literal["", "java", "python"]
+    multiline_pattern: str
+    multiline_negate: bool
+    multiline_match: Literal["after", "before"]
+    multiline_max_lines: int
+    multiline_timeout: float
+    json_lines: Literal["off", "root", "key"]
+    json_key: str
+    timestamp_field: str
+    field: tuple[str, ...]
+    labels_file: Path | None
+    index: str
+    data_stream: str
+    template_file: Path | None
+    username: str
+    password: str
+    password_file: Path | None
+    api_key: str
+    api_key_file: Path | None
+    bearer_token: str
+    bearer_token_file: Path | None
+    ca_file: Path | None
+    cert_file: Path | None
+    key_file: Path | None
+    insecure: bool
+    batch_docs: int
+    batch_bytes: int
+    flush_interval: float
+    max_in_flight: int
+    compress: bool
+    request_timeout: float
+    queue_bytes: int
+    dead_letter: str
+    http_host: str
+    http_port: int
+    drain_quiet: float
+    drain_timeout: float
+    scan_interval: float
+    watch: Literal["auto", "inotify", "watchdog", "poll"]
+    close_inactive: float
+    log_format: Literal["json", "text"]
+    log_level: Literal["debug", "info", "warning", "error"]
 
     def as_dict(self, *, redact: bool = True) -> dict[str, Any]:
-        return {k: ("***" if redact and k in SECRET and v else v) for k, v in self._values.items()}
+        """Every option's value; with `redact`, secrets as *** and so are the passwords
+        in --es URLs."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        if redact:
+            for name in SECRET:
+                if values[name]:
+                    values[name] = "***"
+            values["es"] = tuple(redact_url(url) for url in self.es)
+        return values
+
+    def __repr__(self) -> str:
+        # Redacted: a Config in a log line or a traceback must not show credentials.
+        shown = ", ".join(f"{name}={value!r}" for name, value in self.as_dict().items())
+        return f"Config({shown})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,8 +247,8 @@ def _convert(name: str, kind: str, raw: object, source: str) -> Any:
     """One raw value (CLI/env string, or YAML scalar/list) → its typed value."""
     if kind == "list":
         if isinstance(raw, list):
-            return [str(item) for item in raw]
-        return _split_list(str(raw))
+            return tuple(str(item) for item in raw)
+        return tuple(_split_list(str(raw)))
     if isinstance(raw, bool) and kind == "bool":
         return raw
     text = str(raw)
@@ -220,22 +277,18 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     from_file = read_config_file(config_path) if config_path else {}
     values: dict[str, Any] = {}
     for name, kind, default, _ in OPTIONS:
-        cli = getattr(parsed, name)
-        env_value = env.get(env_name(name), "")
-        if cli is not None:
-            raw, source = cli, flag("path" if name == "paths" else name)
-        elif env_value.strip():
-            raw, source = env_value, env_name(name)
-        elif name in from_file:
-            raw, source = from_file[name], f"{config_path}: {name}"
-        else:
-            values[name] = default
+        given = pick(getattr(parsed, name), flag=flag("path" if name == "paths" else name),
+                     env=env, variable=env_name(name), file=from_file, key=name,
+                     file_name=config_path or "")  # fmt: skip
+        if given is None:
+            values[name] = tuple(default) if isinstance(default, list) else default
             continue
+        raw, source = given
         if kind == "list" and isinstance(raw, list) and source.startswith("--"):
             raw = [piece for item in raw for piece in _split_list(item)]
         values[name] = _convert(name, kind, raw, source)
     validate(values)
-    return Config(values)
+    return Config(**values)
 
 
 def validate(values: dict[str, Any]) -> None:
@@ -307,7 +360,7 @@ def index_problem(pattern: str) -> str | None:
     return None
 
 
-def check_urls(urls: list[str]) -> None:
+def check_urls(urls: Sequence[str]) -> None:
     """What the transport's `url_to_node_config` will refuse (no host, a port that is not
     one), said at start without importing it (~0.2 s and 300 modules at start-up)."""
     from urllib.parse import urlsplit

@@ -1,17 +1,20 @@
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
+from typing import Literal, get_args, get_origin, get_type_hints
 
 import pytest
+import yaml
 
 from agents._options import OptionError
-from agents.logship.config import OPTIONS, env_name, load_config, parse_size
+from agents.logship.config import OPTIONS, Config, env_name, load_config, parse_size
 
 BASE = ["--path", "/logs/*.log", "--es", "http://es:9200", "--data-dir", "/state"]
 
 
 def test_minimal_command_line_and_defaults() -> None:
     cfg = load_config(BASE, {})
-    assert cfg.paths == ["/logs/*.log"]
-    assert cfg.es == ["http://es:9200"]
+    assert cfg.paths == ("/logs/*.log",)
+    assert cfg.es == ("http://es:9200",)
     assert cfg.data_dir == Path("/state")
     assert cfg.start_at == "beginning"  # startup lines are the point
     assert cfg.compress is True
@@ -30,11 +33,11 @@ def test_env_only_configuration_with_the_issue_s_names() -> None:
         "LOGSHIP_FIELDS": "service.name=shop",
     }
     cfg = load_config([], env)
-    assert cfg.paths == ["/logs/**/*.log", "/var/log/app.log"]
-    assert cfg.es == ["http://es-0:9200", "http://es-1:9200"]
+    assert cfg.paths == ("/logs/**/*.log", "/var/log/app.log")
+    assert cfg.es == ("http://es-0:9200", "http://es-1:9200")
     assert cfg.batch_bytes == 2 * 1024 * 1024
     assert cfg.compress is False
-    assert cfg.field == ["service.name=shop"]
+    assert cfg.field == ("service.name=shop",)
 
 
 def test_every_option_has_an_env_twin_and_a_flag() -> None:
@@ -52,7 +55,7 @@ def test_precedence_cli_env_file(tmp_path: Path) -> None:
     cfg = load_config(
         ["--config", str(file), "--batch-docs", "30"], {"LOGSHIP_FLUSH_INTERVAL": "2s"}
     )
-    assert cfg.paths == ["/from/file.log"]
+    assert cfg.paths == ("/from/file.log",)
     assert cfg.batch_docs == 30  # flag
     assert cfg.flush_interval == 2.0  # env over file
     assert cfg.max_in_flight == 7  # file over default
@@ -114,8 +117,90 @@ def test_secrets_are_redacted_in_the_dump_and_urls_in_errors() -> None:
 
 def test_config_is_read_only() -> None:
     cfg = load_config(BASE, {})
-    with pytest.raises(AttributeError, match="read-only"):
-        cfg.batch_docs = 1
+    with pytest.raises(FrozenInstanceError, match="batch_docs"):
+        cfg.batch_docs = 1  # type: ignore[misc]
+    assert cfg.batch_docs == 2000
+    hash(cfg)  # immutable all the way down: the lists are tuples
+
+
+KIND_TYPES = {"str": str, "secret": str, "path": Path | None, "duration": float, "int": int,
+              "size": int, "bool": bool, "list": tuple[str, ...]}  # fmt: skip
+
+
+def test_config_has_one_typed_field_per_option() -> None:
+    assert [f.name for f in fields(Config)] == [name for name, *_ in OPTIONS]
+    hints = get_type_hints(Config)
+    for name, kind, _, _ in OPTIONS:
+        if kind.startswith("choice:"):
+            assert get_origin(hints[name]) is Literal, name
+            assert list(get_args(hints[name])) == kind.split(":", 1)[1].split("|"), name
+        else:
+            expected = Path if name == "data_dir" else KIND_TYPES[kind]  # data_dir: required
+            assert hints[name] == expected, name
+
+
+def test_every_value_has_its_field_s_type(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("exclude: ['*.gz']\nfields: [a=b]\ntemplate_file: t.json\n")
+    cfg = load_config([*BASE, "--config", str(file)], {"LOGSHIP_INSECURE": "yes"})
+    for name, hint in get_type_hints(Config).items():
+        value = getattr(cfg, name)
+        if get_origin(hint) is Literal:
+            assert value in get_args(hint), name
+        elif get_origin(hint) is tuple:
+            assert isinstance(value, tuple), name
+            assert all(isinstance(item, str) for item in value), name
+        else:
+            assert isinstance(value, hint), name
+
+
+def test_repr_hides_credentials() -> None:
+    cfg = load_config(
+        ["--path", "x", "--data-dir", "d", "--es", "https://u:hunter2@es:9200"],
+        {"LOGSHIP_API_KEY": "s3cret"},
+    )
+    assert "hunter2" not in repr(cfg) and "s3cret" not in repr(cfg)
+    assert "hunter2" not in str(cfg.as_dict())
+    assert cfg.as_dict(redact=False)["es"] == ("https://u:hunter2@es:9200",)
+
+
+# (option, the flag's argv, the variable's text, the file's value, and the value each gives)
+SOURCES = [
+    ("batch_docs", ["--batch-docs", "30"], "20", 10, 30, 20, 10),
+    ("flush_interval", ["--flush-interval", "3s"], "2s", "1s", 3.0, 2.0, 1.0),
+    ("batch_bytes", ["--batch-bytes", "3KiB"], "2KiB", "1KiB", 3072, 2048, 1024),
+    ("insecure", ["--insecure"], "false", True, True, False, True),
+    ("start_at", ["--start-at", "end"], "beginning", "end", "end", "beginning", "end"),
+    ("index", ["--index", "a-%Y"], "b", "c", "a-%Y", "b", "c"),
+    ("bearer_token", ["--bearer-token", "t1"], "t2", "t3", "t1", "t2", "t3"),
+    ("template_file", ["--template-file", "f.json"], "e.json", "y.json",
+     Path("f.json"), Path("e.json"), Path("y.json")),
+    ("exclude", ["--exclude", "*.gz"], "*.zip, *.tmp", ["*.bak"],
+     ("*.gz",), ("*.zip", "*.tmp"), ("*.bak",)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "flag_argv", "env_text", "file_value", "from_flag", "from_env", "from_file"),
+    SOURCES,
+    ids=[case[0] for case in SOURCES],
+)
+def test_flag_then_variable_then_file_then_default(
+    tmp_path: Path, name: str, flag_argv: list[str], env_text: str, file_value: object,
+    from_flag: object, from_env: object, from_file: object,
+) -> None:  # fmt: skip
+    file = tmp_path / "c.yaml"
+    variable = env_name(name)
+    default = next(d for n, _, d, _ in OPTIONS if n == name)
+
+    def load(argv: list[str], env: dict[str, str], in_file: dict[str, object]) -> object:
+        file.write_text(yaml.safe_dump({"data_dir": "/state", **in_file}))
+        return getattr(load_config([*BASE[:4], "--config", str(file), *argv], env), name)
+
+    assert load(flag_argv, {variable: env_text}, {name: file_value}) == from_flag
+    assert load([], {variable: env_text}, {name: file_value}) == from_env
+    assert load([], {variable: " "}, {name: file_value}) == from_file  # blank: unset
+    assert load([], {variable: ""}, {}) == (tuple(default) if name == "exclude" else default)
 
 
 @pytest.mark.parametrize(
