@@ -1,9 +1,11 @@
-"""Helpers shared by the test suites: run waitfor as a real process, free ports, logs."""
+"""Helpers shared by the test suites: run waitfor as a real process, free ports, logs,
+logship's registry as a test reads it, and the Docker images a test needs."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from agents.logship.registry import FILENAME
 
 WAITFOR = [sys.executable, "-m", "agents.waitfor"]
 
@@ -85,3 +91,28 @@ def exactly_once(got: Counter[str], expected: list[str]) -> None:
     assert not doubled, f"{len(doubled)} lines doubled, e.g. {doubled[:3]}"
     assert not extra, f"{len(extra)} unexpected lines, e.g. {extra[:3]}"
     assert sum(got.values()) == len(expected)
+
+
+def registry_entries(workdir: Path) -> list[dict[str, Any]]:
+    """The entries of logship's registry in `workdir/data`; none while it is unreadable."""
+    try:
+        return json.loads((workdir / "data" / FILENAME).read_text())["entries"]
+    except (OSError, ValueError):
+        return []
+
+
+def registry(workdir: Path) -> dict[str, dict[str, Any]]:
+    """logship's registry in `workdir/data`, its entries by path; it must be readable."""
+    document = json.loads((workdir / "data" / FILENAME).read_text())
+    return {e["path"]: e for e in document["entries"]}
+
+
+def require(image: str) -> None:
+    """Skip, saying why, unless a Docker engine answers and has `image`."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client on this machine")
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
+        pytest.skip("no Docker engine answers")
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
+                      check=False).returncode:  # fmt: skip
+        pytest.skip(f"image {image} not built: run `make images` (offline here)")

@@ -12,8 +12,7 @@ import pytest
 
 from tests.faults.harness import RUNNING
 
-# The process harnesses of the integration suite: the stand-in, logship, their fixtures.
-from tests.integration.test_logship_more import es, shippers, tmp  # noqa: F401
+# es, tmp and shippers (the stand-in and logship as processes) are in tests/conftest.py.
 
 SEED_VARIABLE = "LOGSHIP_FAULT_SEED"
 

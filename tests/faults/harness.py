@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.faults.writer import line
 from tests.helpers import wait_for
-from tests.integration.test_logship_more import Logship, StandIn
 
 PY = sys.executable
 WRITER = Path(__file__).with_name("writer.py")
@@ -72,7 +71,7 @@ class App:
             self.proc.wait(timeout=10)
 
 
-def count(es: StandIn, index: str = "logship-*") -> int:
+def count(es: StandInProcess, index: str = "logship-*") -> int:
     """Documents in the index; -1 while the stand-in is down (its control API too)."""
     try:
         return es.count(index)
@@ -80,14 +79,14 @@ def count(es: StandIn, index: str = "logship-*") -> int:
         return -1
 
 
-def shipped(es: StandIn, expected: int, timeout: float, index: str = "logship-*") -> None:
+def shipped(es: StandInProcess, expected: int, timeout: float, index: str = "logship-*") -> None:
     """Wait until at least `expected` documents are in the index (exactly_once says the
     rest: none doubled, none missing)."""
     wait_for(lambda: count(es, index) >= expected, timeout=timeout,
              what=f"{expected} documents in {index}")  # fmt: skip
 
 
-def stop_cleanly(shipper: Logship, timeout: float = 60) -> None:
+def stop_cleanly(shipper: LogshipProcess, timeout: float = 60) -> None:
     """Still running, exits 0 at SIGTERM, and never logged an internal error."""
     assert shipper.proc is not None and shipper.proc.poll() is None, (
         f"logship died: exit {shipper.proc and shipper.proc.returncode}\n{shipper.stderr()[-3000:]}"
@@ -101,26 +100,24 @@ def stop_cleanly(shipper: Logship, timeout: float = 60) -> None:
     assert where < 0, f"a traceback in logship's stderr:\n{context}"
 
 
-def docs(es: StandIn, index: str = "logship-*") -> list[dict[str, Any]]:
+def docs(es: StandInProcess, index: str = "logship-*") -> list[dict[str, Any]]:
     """Every stored document, fetched once: a few hundred thousand take the stand-in a
-    while to serialise, longer than StandIn.get's 5 s."""
-    url = f"{es.url}/_standin/docs?index={index}"
-    with urllib.request.urlopen(url, timeout=600) as response:  # noqa: S310 - loopback
-        return json.loads(response.read())["docs"]
+    while to serialise, longer than the 5 s StandInProcess.docs waits by default."""
+    return es.docs(index, timeout=600)
 
 
-def messages(es: StandIn, index: str = "logship-*") -> Counter[str]:
+def messages(es: StandInProcess, index: str = "logship-*") -> Counter[str]:
     return Counter(d["message"] for d in docs(es, index))
 
 
-def caught_up(shipper: Logship, path: Path) -> bool:
+def caught_up(shipper: LogshipProcess, path: Path) -> bool:
     """logship is at the end of `path` and Elasticsearch acknowledged all it read."""
     lag = f'logship_file_lag_bytes{{path="{path}"}} '
     lags = [float(x[len(lag) :]) for x in shipper.metrics().splitlines() if x.startswith(lag)]
     return lags == [0.0] and shipper.metric("unacknowledged_events") == 0
 
 
-def sent_items(es: StandIn) -> int:
+def sent_items(es: StandInProcess) -> int:
     """Documents Elasticsearch was asked to create, re-sends included."""
     return sum(r["items"] or 0 for r in es.requests() if r["path"].endswith("/_bulk"))
 

@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.faults.harness import docs, messages, shipped, sized, stop_cleanly
 from tests.helpers import exactly_once, wait_for, write_lines
-from tests.integration.test_logship_more import Logship, StandIn
 
-Shippers = Callable[..., Logship]
+Shippers = Callable[..., LogshipProcess]
 MiB = 1024 * 1024
 
 
 @sized(dict(reps=2000), dict(reps=25_000))
 def test_nul_invalid_utf8_lone_cr_crlf_empty_files_and_symlink_loops(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     logs = tmp / "logs"
     raw, expected = bytearray(), []
@@ -68,7 +68,7 @@ def write_slowly(path: Path, data: bytes, chunk: int = 256 * 1024) -> None:
 
 @sized(dict(mib=5), dict(mib=50))
 def test_a_line_of_many_mib_is_truncated_and_flagged_with_or_without_newline(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     """ "Lines over --max-line-bytes keep their first bytes and are flagged truncated";
     a last line without its newline is shipped as it is at drain — truncated too."""
@@ -92,7 +92,7 @@ def test_a_line_of_many_mib_is_truncated_and_flagged_with_or_without_newline(
 
 @sized(dict(lines=2000), dict(lines=100_000))
 def test_an_unreadable_file_is_reported_once_and_the_rest_ships(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     secret, log = tmp / "logs" / "secret.log", tmp / "logs" / "app.log"
     write_lines(secret, ["never readable"])

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.faults.harness import App, messages, shipped, sized, stop_cleanly
 from tests.helpers import exactly_once
-from tests.integration.test_logship_more import Logship, StandIn
 
 
 @sized(
@@ -20,9 +20,9 @@ from tests.integration.test_logship_more import Logship, StandIn
     dict(kills=20, lines=250_000, rate=2500, width=80, alive=(0.2, 8.0), catch_up=300),
 )
 def test_kill_9_at_random_moments_while_the_app_writes(
-    es: StandIn,
+    es: StandInProcess,
     tmp: Path,
-    shippers: Callable[..., Logship],
+    shippers: Callable[..., LogshipProcess],
     rng: random.Random,
     size: Any,
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from agents.logship.registry import FILENAME
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.faults.harness import (
     App,
     messages,
@@ -25,14 +26,13 @@ from tests.faults.harness import (
     wait_quietly,
 )
 from tests.faults.writer import line
-from tests.helpers import exactly_once, wait_for, write_lines
-from tests.integration.test_logship_more import Logship, StandIn, registry
+from tests.helpers import exactly_once, registry, wait_for, write_lines
 
-Shippers = Callable[..., Logship]
+Shippers = Callable[..., LogshipProcess]
 DAMAGES = ["truncated", "garbage", "empty", "interrupted-tmp", "newer-tmp"]
 
 
-def run_once(es: StandIn, tmp: Path, shippers: Shippers, total: int) -> Logship:
+def run_once(es: StandInProcess, tmp: Path, shippers: Shippers, total: int) -> LogshipProcess:
     shipper = shippers(es, tmp).start()
     shipped(es, total, timeout=120)
     stop_cleanly(shipper)
@@ -42,7 +42,7 @@ def run_once(es: StandIn, tmp: Path, shippers: Shippers, total: int) -> Logship:
 @pytest.mark.parametrize("damage", DAMAGES)
 @sized(dict(lines=2000), dict(lines=200_000))
 def test_a_damaged_registry_or_a_left_over_tmp_file_between_runs(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any, damage: str
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any, damage: str
 ) -> None:
     log = tmp / "logs" / "app.log"
     saved, tmp_file = tmp / "data" / FILENAME, tmp / "data" / f"{FILENAME}.tmp"
@@ -129,7 +129,7 @@ def fill(directory: Path) -> Path:
     dict(lines=180_000, rate=1500, full_for=60.0, catch_up=300),
 )
 def test_a_full_data_dir_does_not_stop_shipping_and_the_registry_is_saved_once_freed(
-    es: StandIn, tmp: Path, shippers: Shippers, small_data_dir: Path, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, small_data_dir: Path, size: Any
 ) -> None:
     log = tmp / "logs" / "app.log"
     shipper = shippers(es, tmp).start()

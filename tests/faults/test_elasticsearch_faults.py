@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.faults.harness import (
     App,
     messages,
@@ -21,21 +22,20 @@ from tests.faults.harness import (
 )
 from tests.faults.writer import line
 from tests.helpers import exactly_once, wait_for, write_lines
-from tests.integration.test_logship_more import Logship, StandIn
 
-Shippers = Callable[..., Logship]
+Shippers = Callable[..., LogshipProcess]
 
 
 def start(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any, *extra: str
-) -> tuple[Logship, App]:
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any, *extra: str
+) -> tuple[LogshipProcess, App]:
     shipper = shippers(es, tmp, *extra).start()
     app = App(tmp / "logs" / "app.log", count=size.lines, rate=size.rate, width=size.width)
     wait_for(lambda: es.count() > 0, what="the first lines to be shipped")  # shipping, then fault
     return shipper, app
 
 
-def finish(es: StandIn, shipper: Logship, app: App, size: Any) -> None:
+def finish(es: StandInProcess, shipper: LogshipProcess, app: App, size: Any) -> None:
     """The faults are over: everything arrives, logship stops cleanly, exactly once."""
     es.control("reset_faults")
     expected = app.expected()
@@ -49,7 +49,7 @@ def finish(es: StandIn, shipper: Logship, app: App, size: Any) -> None:
     dict(lines=100_000, rate=1500, width=200, down=60.0, catch_up=300),
 )
 def test_elasticsearch_down_then_back(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     budget = 2 * 1024 * 1024
     shipper, app = start(
@@ -78,7 +78,7 @@ def test_elasticsearch_down_then_back(
     timeout=1200,
 )
 def test_429_on_30_percent_of_requests_and_10_percent_of_items(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     shipper, app = start(es, tmp, shippers, size, "--batch-docs", "500")
     es.control("fail_requests", status=429, probability=0.3)
@@ -94,7 +94,9 @@ def test_429_on_30_percent_of_requests_and_10_percent_of_items(
     dict(lines=8000, rate=1500, width=100, window=3.0, catch_up=60),
     dict(lines=150_000, rate=1500, width=100, window=45.0, catch_up=300),
 )
-def test_503_requests_then_503_items(es: StandIn, tmp: Path, shippers: Shippers, size: Any) -> None:
+def test_503_requests_then_503_items(
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
+) -> None:
     shipper, app = start(es, tmp, shippers, size, "--batch-docs", "500")
     es.control("fail_requests", status=503)  # no master: every bulk request refused
     wait_quietly(size.window)
@@ -111,7 +113,7 @@ def test_503_requests_then_503_items(es: StandIn, tmp: Path, shippers: Shippers,
     dict(lines=60_000, rate=1000, width=100, window=45.0, catch_up=300),
 )
 def test_answers_slower_than_the_request_timeout(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     """The stand-in applies a bulk request the client gave up on, as ES does: the re-send
     comes back 409 for those documents, which count as stored."""
@@ -129,7 +131,7 @@ def test_answers_slower_than_the_request_timeout(
     dict(lines=120_000, rate=1500, width=100, window=60.0, catch_up=300),
 )
 def test_connections_dropped_before_and_after_the_request_was_applied(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     shipper, app = start(es, tmp, shippers, size, "--batch-docs", "300")
     es.control("drop_connections", probability=0.3, after_processing=True)
@@ -147,7 +149,7 @@ def test_connections_dropped_before_and_after_the_request_was_applied(
     dict(lines=90_000, rate=1500, width=200, catch_up=300),
 )
 def test_413_splits_the_batch_and_dead_letters_a_single_event_too_big(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     limit = 64 * 1024  # http.max_content_length, decoded
     es.control("max_body_bytes", bytes=limit)
@@ -178,7 +180,7 @@ def test_413_splits_the_batch_and_dead_letters_a_single_event_too_big(
     dict(lines=200_000, width=100, window=30.0, catch_up=300),
 )
 def test_memory_stays_within_a_small_queue_budget_while_elasticsearch_refuses(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     """ "Elasticsearch down: memory stays within --queue-bytes (the files simply wait)",
     with the smallest budget the options allow beside --batch-bytes."""

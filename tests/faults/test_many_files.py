@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.faults.harness import App, messages, shipped, sized, stop_cleanly
 from tests.helpers import exactly_once, wait_for, write_lines
-from tests.integration.test_logship_more import Logship, StandIn
 
-Shippers = Callable[..., Logship]
+Shippers = Callable[..., LogshipProcess]
 
 
 def tree_path(root: Path, i: int, depth: int) -> Path:
@@ -29,7 +29,7 @@ def tree_path(root: Path, i: int, depth: int) -> Path:
     timeout=1500,
 )
 def test_many_files_in_a_deep_tree_matched_by_double_star(
-    es: StandIn, tmp: Path, shippers: Shippers, rng: random.Random, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, rng: random.Random, size: Any
 ) -> None:
     expected: list[str] = []
     paths = [tree_path(tmp / "logs", i, size.depth) for i in range(size.files)]
@@ -61,7 +61,7 @@ def test_many_files_in_a_deep_tree_matched_by_double_star(
     dict(files=5000, lines=5, life=0.03, stable=60_000, catch_up=300),
 )
 def test_files_that_appear_and_vanish_quickly(
-    es: StandIn, tmp: Path, shippers: Shippers, rng: random.Random, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, rng: random.Random, size: Any
 ) -> None:
     """ "A file created and deleted between two looks cannot be read": such a file ships
     all of its lines or none, never some of them, never twice; the others all ship."""

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.faults.harness import App, caught_up, docs, messages, shipped, sized, stop_cleanly
 from tests.faults.writer import line
-from tests.helpers import exactly_once, wait_for, write_lines
-from tests.integration.test_logship_more import Logship, StandIn, registry_entries
+from tests.helpers import exactly_once, registry_entries, wait_for, write_lines
 
-Shippers = Callable[..., Logship]
+Shippers = Callable[..., LogshipProcess]
 
 
 @sized(
@@ -27,7 +27,7 @@ Shippers = Callable[..., Logship]
     dict(lines=200_000, every=10_000, rate=4000, catch_up=300),
 )
 def test_rename_and_create_rotation_under_load(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     shipper = shippers(es, tmp, glob="app.log*").start()
     app = App(tmp / "logs" / "app.log", count=size.lines, rate=size.rate, width=60,
@@ -67,7 +67,7 @@ def lost_only_what_the_window_allows(
     dict(lines=200_000, every=10_000, rate=4000, catch_up=300),
 )
 def test_truncating_rotation_under_load(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any, rotate: str
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any, rotate: str
 ) -> None:
     # With copytruncate, --path names the live file only: the copies are other files.
     shipper = shippers(es, tmp, glob="app.log").start()
@@ -92,7 +92,7 @@ def test_truncating_rotation_under_load(
 @pytest.mark.parametrize("rotate", ["copytruncate", "truncate"])
 @sized(dict(lines=20_000, catch_up=60), dict(lines=400_000, catch_up=300))
 def test_truncated_and_rewritten_while_logship_waits_in_the_middle(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any, rotate: str
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any, rotate: str
 ) -> None:
     """What lagging behind the app looks like, made deterministic: logship has read part
     of the file and waits for memory when the file is truncated and written again, past
@@ -128,7 +128,7 @@ def test_truncated_and_rewritten_while_logship_waits_in_the_middle(
     dict(lines=150_000, width=100, down=60.0, catch_up=300),
 )
 def test_a_file_deleted_while_elasticsearch_is_down_is_read_to_its_end(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any
 ) -> None:
     """ "A file deleted while logship has it open is read to its end": also when most of
     it is not read yet at the deletion because Elasticsearch is down (the memory budget
@@ -176,7 +176,7 @@ def reuse_inode(path: Path, inode: int, content: str) -> bool:
 @pytest.mark.parametrize("logship_running", [True, False], ids=["running", "stopped"])
 @sized(dict(lines=2000), dict(lines=100_000))
 def test_an_inode_reused_by_a_new_file_is_a_new_file(
-    es: StandIn, tmp: Path, shippers: Shippers, size: Any, logship_running: bool
+    es: StandInProcess, tmp: Path, shippers: Shippers, size: Any, logship_running: bool
 ) -> None:
     log = tmp / "logs" / "app.log"
     old = [line("old", s, 40) for s in range(size.lines)]
