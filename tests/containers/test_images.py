@@ -6,32 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from agents import __version__
-from tests.helpers import exactly_once, write_lines
-from tests.integration.test_logship import StandInProcess
+from agents.testing.processes import StandInProcess
+from tests.helpers import exactly_once, require, write_lines
 
 WAITFOR = f"pod-agents/waitfor:{__version__}"
 LOGSHIP = f"pod-agents/logship:{__version__}"
 RESTRICTED = ["--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
               "--network", "host"]  # fmt: skip
-
-
-def require(image: str) -> None:
-    if shutil.which("docker") is None:
-        pytest.skip("no docker client on this machine")
-    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
-        pytest.skip("no Docker engine answers")
-    if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
-                      check=False).returncode:  # fmt: skip
-        pytest.skip(f"image {image} not built: run `make images` (offline here)")
 
 
 def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -73,8 +60,7 @@ def test_logship_image_ships_and_drains_as_pid_1(tmp_path: Path) -> None:
     os.chmod(logs, 0o777)  # noqa: S103 - its data dir is on this volume
     lines = [f"from the app {i}" for i in range(300)]
     write_lines(logs / "app.log", lines)
-    es = StandInProcess()
-    try:
+    with StandInProcess(seed=1) as es:
         started = docker(
             "run", "-d", *RESTRICTED, "-v", f"{logs}:/var/log/app", LOGSHIP,
             "--path", "/var/log/app/*.log", "--es", es.url,
@@ -95,5 +81,3 @@ def test_logship_image_ships_and_drains_as_pid_1(tmp_path: Path) -> None:
         exactly_once(es.messages(), [*lines, "written after start"])
         assert any(e["message"] == "drained" for e in events)
         assert (logs / ".logship" / "registry.json").exists()
-    finally:
-        es.stop()

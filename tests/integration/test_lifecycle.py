@@ -13,13 +13,9 @@ to its root filesystem."""
 from __future__ import annotations
 
 import http.server
-import json
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +24,8 @@ import pytest
 import yaml
 
 from agents import __version__
-from tests.helpers import exactly_once, free_port, wait_for
+from agents.testing.processes import StandInProcess
+from tests.helpers import exactly_once, free_port, require
 from tests.kubelet import Binding, Pod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,55 +70,16 @@ def bindings(**apps: Binding) -> dict[str, Binding]:
 @pytest.fixture(params=["process", pytest.param("docker", marks=pytest.mark.containers)])
 def runtime(request: pytest.FixtureRequest) -> str:
     if request.param == "docker":
-        from tests.containers.test_images import require
-
         require(WAITFOR)
         require(LOGSHIP)
     return str(request.param)
 
 
-class StandIn:
-    """The Elasticsearch stand-in as its own process, started when the test says so."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.launched_at = 0.0
-
-    def start(self) -> None:
-        # Before the launch: it cannot answer earlier, and waitfor (polling faster than
-        # wait_for below) may see it answer before this test does.
-        self.launched_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.testing.elasticsearch", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(self._answers, what="the stand-in to answer")
-
-    def _answers(self) -> bool:
-        try:
-            urllib.request.urlopen(self.url, timeout=1).close()  # noqa: S310 - loopback
-        except OSError:
-            return False
-        return True
-
-    def docs(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.url}/_standin/docs?index=logship-*") as answer:  # noqa: S310
-            return json.loads(answer.read())["docs"]
-
-    def messages(self) -> Counter[str]:
-        return Counter(d["message"] for d in self.docs())
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
 @pytest.fixture
-def es() -> Iterator[StandIn]:
-    server = StandIn()
+def es() -> Iterator[StandInProcess]:
+    """The stand-in on its port, not started: the test starts it when its pod should see
+    Elasticsearch come up."""
+    server = StandInProcess()
     yield server
     server.stop()
 
@@ -167,7 +125,7 @@ def assert_contained(pod: Pod, container: str, program: str) -> None:
     assert "Read-only file system" in touched.stderr
 
 
-def assert_shipped_exactly_once(es: StandIn, logfile: Path, pod: Pod) -> None:
+def assert_shipped_exactly_once(es: StandInProcess, logfile: Path, pod: Pod) -> None:
     written = lines_of(logfile)
     assert written[0] == "startup: loading module 0"
     assert written[-1] == "shutdown: bye", "the app did not finish its shutdown lines"
@@ -230,7 +188,7 @@ def test_init_containers_hold_the_app_until_their_dependencies_answer(
 
 
 def test_native_sidecar_ships_startup_and_shutdown_lines_and_stops_last(
-    runtime: str, tmp_path: Path, pods: list[Pod], es: StandIn
+    runtime: str, tmp_path: Path, pods: list[Pod], es: StandInProcess
 ) -> None:
     pod = make_pod(
         pods, manifest("03-native-sidecar/pod.yaml"), runtime, tmp_path,
@@ -266,7 +224,7 @@ def test_native_sidecar_ships_startup_and_shutdown_lines_and_stops_last(
     ids=["01-colocated-sidecar", "04-event-simulator"],
 )  # fmt: skip
 def test_colocated_sidecar_gets_sigterm_with_the_app_and_still_ships_everything(
-    runtime: str, tmp_path: Path, pods: list[Pod], es: StandIn,
+    runtime: str, tmp_path: Path, pods: list[Pod], es: StandInProcess,
     path: str, app_name: str, agent: str, volume: str, logfile: str, service: str,
 ) -> None:  # fmt: skip
     es.start()
@@ -290,7 +248,7 @@ def test_colocated_sidecar_gets_sigterm_with_the_app_and_still_ships_everything(
 
 
 def test_job_with_a_native_sidecar_completes_and_its_logs_ship(
-    runtime: str, tmp_path: Path, pods: list[Pod], es: StandIn
+    runtime: str, tmp_path: Path, pods: list[Pod], es: StandInProcess
 ) -> None:
     es.start()
     pod = make_pod(

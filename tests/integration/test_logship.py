@@ -10,104 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import exactly_once, free_port, wait_for, write_lines
+from agents.testing.processes import LogshipProcess, StandInProcess
+from tests.helpers import exactly_once, wait_for, write_lines
 
 PY = sys.executable
-
-
-class StandInProcess:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [PY, "-m", "agents.testing.elasticsearch", "--port", str(self.port), "--seed", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url, timeout=1).close()  # noqa: S310 - loopback
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the stand-in did not start")
-
-    def get(self, path: str) -> dict:  # type: ignore[type-arg]
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
-            return json.loads(response.read())
-
-    def control(self, op: str, **args: object) -> None:
-        request = urllib.request.Request(  # noqa: S310 - loopback
-            f"{self.url}/_standin/{op}", data=json.dumps(args).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
-        )  # fmt: skip
-        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
-
-    def messages(self, index: str = "logship-*") -> Counter[str]:
-        docs = self.get(f"/_standin/docs?index={index}")["docs"]
-        return Counter(d["message"] for d in docs)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.communicate(timeout=10)
-
-
-@pytest.fixture
-def es() -> Iterator[StandInProcess]:
-    server = StandInProcess()
-    yield server
-    server.stop()
-
-
-class Logship:
-    def __init__(self, es: StandInProcess, tmp: Path, *extra: str, glob: str = "*.log") -> None:
-        self.http = free_port()
-        self.args = [
-            PY, "-m", "agents.logship", "--path", str(tmp / "logs" / glob), "--es", es.url,
-            "--data-dir", str(tmp / "data"), "--http-port", str(self.http),
-            "--http-host", "127.0.0.1", "--flush-interval", "100ms", "--drain-quiet", "500ms",
-            *extra,
-        ]  # fmt: skip
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> Logship:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                url = f"http://127.0.0.1:{self.http}/readyz"
-                urllib.request.urlopen(url, timeout=1).close()
-                return self
-            except OSError:
-                assert self.proc.poll() is None, self.proc.communicate()[1]
-                time.sleep(0.05)
-        raise RuntimeError("logship never became ready")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        _, stderr = self.proc.communicate(timeout=timeout)
-        events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-        return self.proc.returncode, events
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.communicate(timeout=10)
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
-    (tmp_path / "logs").mkdir()
-    return tmp_path
 
 
 APP = r"""
@@ -129,12 +39,13 @@ def test_startup_and_shutdown_lines_colocated_sidecar(es: StandInProcess, tmp: P
     log = tmp / "logs" / "app.log"
     startup = [f"startup {i}" for i in range(100)]
     write_lines(log, startup)  # written before logship starts
-    shipper = Logship(es, tmp).start()
+    shipper = LogshipProcess(es, tmp).start()
     app = subprocess.Popen([PY, "-c", APP, str(log), "app"], stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)
     # Co-located: both get SIGTERM at about the same time; the app still writes after it.
     app.send_signal(signal.SIGTERM)
-    code, events = shipper.stop()
+    code = shipper.stop()
+    events = shipper.events()
     traffic = int(app.communicate(timeout=10)[0])
     assert code == 0
     expected = startup + [f"app traffic {i}" for i in range(traffic)]
@@ -146,10 +57,10 @@ def test_startup_and_shutdown_lines_colocated_sidecar(es: StandInProcess, tmp: P
 
 def test_native_sidecar_gets_sigterm_after_the_app_exited(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
-    shipper = Logship(es, tmp).start()
+    shipper = LogshipProcess(es, tmp).start()
     write_lines(log, [f"line {i}" for i in range(500)])
     write_lines(log, ["last words"])
-    code, _ = shipper.stop()  # the app is gone: read to the end, ship, exit
+    code = shipper.stop()  # the app is gone: read to the end, ship, exit
     assert code == 0
     exactly_once(es.messages(), [f"line {i}" for i in range(500)] + ["last words"])
 
@@ -157,8 +68,8 @@ def test_native_sidecar_gets_sigterm_after_the_app_exited(es: StandInProcess, tm
 def test_partial_last_line_ships_at_drain(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
     log.write_text("complete\ncrashed mid-li")
-    shipper = Logship(es, tmp).start()
-    code, _ = shipper.stop()
+    shipper = LogshipProcess(es, tmp).start()
+    code = shipper.stop()
     assert code == 0
     exactly_once(es.messages(), ["complete", "crashed mid-li"])
 
@@ -168,32 +79,32 @@ def test_kill_9_and_restart_ship_every_line_once(es: StandInProcess, tmp: Path) 
     expected = [f"line {i:05d} " + "x" * 80 for i in range(20000)]
     write_lines(log, expected)
     for delay in (0.4, 0.7, 1.0):
-        shipper = Logship(es, tmp, "--batch-docs", "500").start()
+        shipper = LogshipProcess(es, tmp, "--batch-docs", "500").start()
         time.sleep(delay)
         shipper.kill()  # no drain, no registry save at exit
-    shipper = Logship(es, tmp).start()
-    code, _ = shipper.stop()
+    shipper = LogshipProcess(es, tmp).start()
+    code = shipper.stop()
     assert code == 0
     exactly_once(es.messages(), expected)
 
 
 def test_rename_and_create_rotation_under_load(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
-    shipper = Logship(es, tmp, glob="app.log*").start()
+    shipper = LogshipProcess(es, tmp, glob="app.log*").start()
     expected = []
     for part in range(5):
         lines = [f"part {part} line {i}" for i in range(1000)]
         write_lines(log, lines)
         expected += lines
         log.rename(tmp / "logs" / f"app.log.{part}")  # the renamed file is read to its end
-    code, _ = shipper.stop()
+    code = shipper.stop()
     assert code == 0
     exactly_once(es.messages(), expected)
 
 
 def test_truncation_restarts_at_zero(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
-    shipper = Logship(es, tmp).start()
+    shipper = LogshipProcess(es, tmp).start()
     before = [f"before {i}" for i in range(200)]
     write_lines(log, before)
     wait_for(lambda: sum(es.messages().values()) == 200)
@@ -201,7 +112,8 @@ def test_truncation_restarts_at_zero(es: StandInProcess, tmp: Path) -> None:
     time.sleep(0.6)
     after = [f"after {i}" for i in range(300)]
     write_lines(log, after)
-    code, events = shipper.stop()
+    code = shipper.stop()
+    events = shipper.events()
     assert code == 0
     exactly_once(es.messages(), before + after)
     assert any(e["message"].startswith("file truncated") for e in events)
@@ -212,12 +124,12 @@ def test_truncation_restarts_at_zero(es: StandInProcess, tmp: Path) -> None:
 
 def test_elasticsearch_down_then_back(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
-    shipper = Logship(es, tmp).start()
+    shipper = LogshipProcess(es, tmp).start()
     es.control("down", seconds=2.0)
     expected = [f"during outage {i}" for i in range(300)]
     write_lines(log, expected)
     time.sleep(3.0)
-    code, _ = shipper.stop()
+    code = shipper.stop()
     assert code == 0
     exactly_once(es.messages(), expected)
 
@@ -227,8 +139,9 @@ def test_mapping_errors_go_to_the_dead_letter(es: StandInProcess, tmp: Path) -> 
     lines = ['{"user": "ann", "message": "one"}', '{"user": {"name": "bob"}, "message": "two"}',
              '{"user": "cid", "message": "three"}']  # fmt: skip
     write_lines(log, lines)
-    shipper = Logship(es, tmp, "--json-lines", "root").start()
-    code, events = shipper.stop()
+    shipper = LogshipProcess(es, tmp, "--json-lines", "root").start()
+    code = shipper.stop()
+    events = shipper.events()
     assert code == 0
     exactly_once(es.messages(), ["one", "three"])
     dead = [json.loads(x) for x in (tmp / "data" / "dead-letter.ndjson").read_text().splitlines()]
@@ -240,8 +153,8 @@ def test_java_stack_traces_are_one_event(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
     write_lines(log, ["ERROR failed", "java.lang.RuntimeException: x", "\tat a.B.c(B.java:1)",
                       "\tat a.B.d(B.java:2)", "INFO next"])  # fmt: skip
-    shipper = Logship(es, tmp, "--multiline-preset", "java").start()
-    code, _ = shipper.stop()
+    shipper = LogshipProcess(es, tmp, "--multiline-preset", "java").start()
+    code = shipper.stop()
     assert code == 0
     got = es.messages()
     assert len(got) == 3, got
@@ -274,7 +187,7 @@ def test_copytruncate_then_restart_ships_every_line_once(
     header = ["=== app v1 starting ==="]
     before = [f"before {i}" for i in range(200)]
     write_lines(log, header + before)
-    shipper = Logship(es, tmp, glob="app.log").start()
+    shipper = LogshipProcess(es, tmp, glob="app.log").start()
     wait_for(lambda: sum(es.messages().values()) == 201)
     # copytruncate: the copy is outside the glob, the live file starts again
     (tmp / "logs" / "app.log.1").write_bytes(log.read_bytes())
@@ -282,12 +195,12 @@ def test_copytruncate_then_restart_ships_every_line_once(
     after = (header if same_first_line else []) + [f"after {i}" for i in range(100)]
     write_lines(log, after)
     wait_for(lambda: sum(es.messages().values()) == 201 + len(after))
-    code, _ = shipper.stop()
+    code = shipper.stop()
     assert code == 0
     later = [f"later {i}" for i in range(50)]
     write_lines(log, later)
-    shipper = Logship(es, tmp, glob="app.log").start()  # a restart must resume, not redo
-    code, _ = shipper.stop()
+    shipper = LogshipProcess(es, tmp, glob="app.log").start()  # a restart must resume, not redo
+    code = shipper.stop()
     assert code == 0
     got = es.messages()
     if same_first_line:  # the header line was written twice, once per content
@@ -301,15 +214,15 @@ def test_a_file_holding_only_a_partial_first_line_ships_at_drain(
     es: StandInProcess, tmp: Path
 ) -> None:
     (tmp / "logs" / "crash.log").write_text("panic: no newline before the crash")
-    shipper = Logship(es, tmp).start()
-    code, _ = shipper.stop()
+    shipper = LogshipProcess(es, tmp).start()
+    code = shipper.stop()
     assert code == 0
     exactly_once(es.messages(), ["panic: no newline before the crash"])
 
 
 def test_rotated_files_are_let_go_once_read(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
-    shipper = Logship(es, tmp, glob="app.log").start()
+    shipper = LogshipProcess(es, tmp, glob="app.log").start()
     expected = []
     for part in range(10):
         lines = [f"part {part} line {i}" for i in range(50)]
@@ -318,16 +231,9 @@ def test_rotated_files_are_let_go_once_read(es: StandInProcess, tmp: Path) -> No
         time.sleep(0.1)
         log.rename(tmp / "logs" / f"app.log.{part}")  # kept, outside the glob
 
-    def files_open() -> float:
-        url = f"http://127.0.0.1:{shipper.http}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        (sample,) = [ln for ln in text.splitlines() if ln.startswith("logship_files_open ")]
-        return float(sample.split()[1])
-
     wait_for(lambda: sum(es.messages().values()) == 500)
-    wait_for(lambda: files_open() == 0)
-    code, _ = shipper.stop()
+    wait_for(lambda: shipper.metric("files_open") == 0)
+    code = shipper.stop()
     assert code == 0
     exactly_once(es.messages(), expected)
 
@@ -335,9 +241,10 @@ def test_rotated_files_are_let_go_once_read(es: StandInProcess, tmp: Path) -> No
 def test_a_dangling_link_is_reported_once(es: StandInProcess, tmp: Path) -> None:
     (tmp / "logs" / "dangling.log").symlink_to(tmp / "nowhere")
     write_lines(tmp / "logs" / "app.log", ["hello"])
-    shipper = Logship(es, tmp, "--scan-interval", "100ms").start()
+    shipper = LogshipProcess(es, tmp, "--scan-interval", "100ms").start()
     time.sleep(1.0)
-    code, events = shipper.stop()
+    code = shipper.stop()
+    events = shipper.events()
     assert code == 0
     assert sum(e["message"] == "skipping a path" for e in events) == 1
 
@@ -389,13 +296,14 @@ def test_rewritten_with_the_same_first_line_while_away(es: StandInProcess, tmp: 
     header = "=== app v1 starting ==="
     first = [f"first run {i}" for i in range(50)]
     write_lines(log, [header, *first])
-    shipper = Logship(es, tmp).start()
-    code, _ = shipper.stop()
+    shipper = LogshipProcess(es, tmp).start()
+    code = shipper.stop()
     assert code == 0
     second = [f"second run, a longer line this time {i}" for i in range(100)]
     log.write_text("".join(f"{line}\n" for line in [header, *second]))  # truncate + rewrite
-    shipper = Logship(es, tmp).start()
-    code, events = shipper.stop()
+    shipper = LogshipProcess(es, tmp).start()
+    code = shipper.stop()
+    events = shipper.events()
     assert code == 0
     got = es.messages()
     assert got.pop(header) == 2  # once per content

@@ -14,10 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,172 +24,22 @@ from agents._log import Logger
 from agents.logship import app as app_module
 from agents.logship.config import load_config
 from agents.logship.registry import FILENAME, Entry
-from tests.helpers import exactly_once, free_port, wait_for, write_lines
+from agents.testing.processes import LogshipProcess, StandInProcess
+from tests.helpers import (
+    exactly_once,
+    free_port,
+    registry,
+    registry_entries,
+    wait_for,
+    write_lines,
+)
 
 PY = sys.executable
+Shippers = Callable[..., LogshipProcess]
 SECRET = "s3cr3t-Zq8vX1"  # must never show up in logship's output
 
 
-# --- the two processes ------------------------------------------------------------------
-
-
-class StandIn:
-    """`python -m agents.testing.elasticsearch` on a free port, driven over HTTP."""
-
-    def __init__(self, *extra: str, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [PY, "-m", "agents.testing.elasticsearch", "--port", str(self.port), "--seed", "1",
-             *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(self._answers, what="the stand-in to listen")
-
-    def _answers(self) -> bool:
-        try:
-            urllib.request.urlopen(self.url, timeout=1).close()  # noqa: S310 - loopback
-        except OSError:
-            assert self.proc.poll() is None, "the stand-in exited"
-            return False
-        return True
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
-            return json.loads(response.read())
-
-    def control(self, op: str, **args: object) -> None:
-        request = urllib.request.Request(  # noqa: S310 - loopback
-            f"{self.url}/_standin/{op}", data=json.dumps(args).encode(), method="POST",
-            headers={"Content-Type": "application/json"},
-        )  # fmt: skip
-        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310
-
-    def docs(self, index: str = "logship-*") -> list[dict[str, Any]]:
-        return self.get(f"/_standin/docs?index={index}")["docs"]
-
-    def messages(self, index: str = "logship-*") -> Counter[str]:
-        return Counter(d["message"] for d in self.docs(index))
-
-    def count(self, index: str = "logship-*") -> int:
-        return self.get(f"/_standin/count?index={index}")["count"]
-
-    def requests(self) -> list[dict[str, Any]]:
-        return self.get("/_standin/requests")["requests"]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
-class Logship:
-    """One logship process; its stderr goes to a file, so a test can read it while it runs."""
-
-    def __init__(self, es: StandIn | str, tmp: Path, *extra: str, glob: str = "*.log") -> None:
-        self.http = free_port()
-        self.tmp = tmp
-        url = es if isinstance(es, str) else es.url
-        self.args = [
-            PY, "-m", "agents.logship", "--path", str(tmp / "logs" / glob), "--es", url,
-            "--data-dir", str(tmp / "data"), "--http-port", str(self.http),
-            "--http-host", "127.0.0.1", "--flush-interval", "100ms", "--drain-quiet", "500ms",
-            *extra,
-        ]  # fmt: skip
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.stderr_path = tmp / f"logship-{self.http}.stderr"
-
-    def start(self, *, wait_ready: bool = True) -> Logship:
-        with self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=err)
-        if wait_ready:
-            wait_for(self.ready, what="logship to be ready")
-        return self
-
-    def ready(self) -> bool:
-        assert self.proc is not None
-        try:
-            urllib.request.urlopen(self.url("/readyz"), timeout=1).close()  # noqa: S310
-        except OSError:
-            assert self.proc.poll() is None, self.stderr()
-            return False
-        return True
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.http}{path}"
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(self.url("/metrics"), timeout=5) as response:  # noqa: S310
-            return response.read().decode()
-
-    def metric(self, name: str) -> float:
-        for line in self.metrics().splitlines():
-            if line.startswith(f"logship_{name} "):
-                return float(line.split()[-1])
-        raise AssertionError(f"no metric logship_{name}")
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self.stderr().splitlines() if x.startswith("{")]
-
-    def logged(self, message: str, **fields: object) -> list[dict[str, Any]]:
-        return [
-            e for e in self.events()
-            if e["message"].startswith(message) and all(e.get(k) == v for k, v in fields.items())
-        ]  # fmt: skip
-
-    def signal(self, sig: int = signal.SIGTERM) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 30) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self, timeout: float = 30) -> int:
-        self.signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def es() -> Iterator[StandIn]:
-    server = StandIn()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def tmp(tmp_path: Path) -> Path:
-    (tmp_path / "logs").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
-def shippers() -> Iterator[Callable[..., Logship]]:
-    """Logship processes that are killed at teardown if a test failed before stopping them."""
-    made: list[Logship] = []
-
-    def make(*args: Any, **kwargs: Any) -> Logship:
-        made.append(Logship(*args, **kwargs))
-        return made[-1]
-
-    yield make
-    for shipper in made:
-        shipper.kill()
-
-
 # --- helpers ----------------------------------------------------------------------------
-
-
-def registry(tmp: Path) -> dict[str, dict[str, Any]]:
-    document = json.loads((tmp / "data" / FILENAME).read_text())
-    return {e["path"]: e for e in document["entries"]}
 
 
 def lines(prefix: str, count: int, width: int = 0) -> list[str]:
@@ -207,7 +54,7 @@ def header(request: dict[str, Any], name: str) -> str | None:
 
 
 def test_several_nodes_with_one_down_ship_everything_once(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     expected = lines("line", 2000)
@@ -220,8 +67,8 @@ def test_several_nodes_with_one_down_ship_everything_once(
     assert shipper.logged("Elasticsearch unreachable"), "the dead node was never tried"
 
 
-def test_elasticsearch_9_accepts_the_8_client(tmp: Path, shippers: Callable[..., Logship]) -> None:
-    es9 = StandIn("--version", "9.0.0")
+def test_elasticsearch_9_accepts_the_8_client(tmp: Path, shippers: Shippers) -> None:
+    es9 = StandInProcess("--version", "9.0.0", seed=1).start()
     try:
         expected = lines("line", 300)
         write_lines(tmp / "logs" / "app.log", expected)
@@ -246,7 +93,7 @@ def test_elasticsearch_9_accepts_the_8_client(tmp: Path, shippers: Callable[...,
     ],
 )
 def test_credentials_from_files_reach_elasticsearch_and_never_the_logs(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship], kind: str, expected_header: str
+    es: StandInProcess, tmp: Path, shippers: Shippers, kind: str, expected_header: str
 ) -> None:
     secret_file = tmp / "secret"
     secret_file.write_text(SECRET + "\n")  # a trailing newline, as `kubectl create secret` makes
@@ -272,7 +119,7 @@ def test_credentials_from_files_reach_elasticsearch_and_never_the_logs(
 
 
 def test_start_at_end_skips_what_was_there_but_reads_new_files_whole(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     old = tmp / "logs" / "old.log"
     write_lines(old, lines("before start", 200))
@@ -291,7 +138,7 @@ def test_start_at_end_skips_what_was_there_but_reads_new_files_whole(
 
 
 def test_an_idle_file_is_closed_and_reopened_where_it_stopped(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     first = lines("first", 100)
@@ -312,7 +159,7 @@ def test_an_idle_file_is_closed_and_reopened_where_it_stopped(
 
 
 def test_an_idle_file_with_unacknowledged_lines_stays_open(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     shipper = shippers(es, tmp, "--close-inactive", "500ms").start()
@@ -331,7 +178,7 @@ def test_an_idle_file_with_unacknowledged_lines_stays_open(
 
 
 def test_a_file_deleted_while_elasticsearch_is_down_still_ships(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     # A small memory budget: most of the file is still unread when it is deleted.
@@ -352,7 +199,7 @@ def test_a_file_deleted_while_elasticsearch_is_down_still_ships(
 
 
 def test_a_second_sigterm_during_a_stuck_drain_exits_with_only_acknowledged_offsets(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     first = lines("acknowledged", 100, width=100)
@@ -379,7 +226,7 @@ def test_a_second_sigterm_during_a_stuck_drain_exits_with_only_acknowledged_offs
 
 
 def test_a_drain_that_cannot_finish_stops_at_its_deadline(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     args = ("--queue-bytes", "64KiB", "--batch-bytes", "16KiB", "--drain-timeout", "1s")
@@ -399,7 +246,7 @@ def test_a_drain_that_cannot_finish_stops_at_its_deadline(
 
 
 def test_a_damaged_registry_is_warned_about_and_costs_no_duplicates(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     first = lines("first run", 500)
@@ -420,7 +267,7 @@ def test_a_damaged_registry_is_warned_about_and_costs_no_duplicates(
 
 
 def test_metrics_show_counters_and_lag_but_no_secret_and_no_line(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     key_file = tmp / "api-key"
@@ -452,7 +299,7 @@ KEYWORD_HOST = {"properties": {"host": {"properties": {"name": {"type": "keyword
 
 
 def test_the_template_is_installed_before_anything_is_shipped_even_if_es_starts_later(
-    tmp: Path, shippers: Callable[..., Logship]
+    tmp: Path, shippers: Shippers
 ) -> None:
     template = tmp / "logship-test.json"
     template.write_text(json.dumps({"index_patterns": ["logship-*"], "priority": 200,
@@ -463,7 +310,7 @@ def test_the_template_is_installed_before_anything_is_shipped_even_if_es_starts_
     # Nothing listens yet: logship is ready all the same, and keeps asking.
     shipper = shippers(f"http://127.0.0.1:{port}", tmp, "--template-file", str(template)).start()
     wait_for(lambda: shipper.logged("index template not installed yet"), what="a retry")
-    es = StandIn(port=port)
+    es = StandInProcess(port=port, seed=1).start()
     try:
         wait_for(lambda: es.count() == 200, what="the lines to be shipped")
         assert shipper.stop() == 0
@@ -479,7 +326,7 @@ def test_the_template_is_installed_before_anything_is_shipped_even_if_es_starts_
 
 
 def test_a_template_elasticsearch_refuses_exits_2_naming_file_and_reason(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     template = tmp / "broken.json"
     template.write_text(json.dumps({"template": {"mappings": KEYWORD_HOST}}))  # no patterns
@@ -521,7 +368,7 @@ CONFLICTING = ['{"user": "ann", "message": "one"}', '{"user": {"name": "bob"}, "
 
 @pytest.mark.parametrize("index", ["dead-letters", "logs-deadletter-default"])  # data stream
 def test_dead_letters_go_to_an_index_wrapped_so_they_fit(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship], index: str
+    es: StandInProcess, tmp: Path, shippers: Shippers, index: str
 ) -> None:
     log = tmp / "logs" / "app.log"
     write_lines(log, CONFLICTING)
@@ -540,7 +387,7 @@ def test_dead_letters_go_to_an_index_wrapped_so_they_fit(
 
 
 def test_dead_letters_the_index_refuses_too_go_to_the_file(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     strict = tmp / "dead-letters.json"  # the user's template makes the index refuse them
     mappings = {"dynamic": "strict", "properties": {"note": {"type": "keyword"}}}
@@ -564,15 +411,8 @@ def test_dead_letters_the_index_refuses_too_go_to_the_file(
 # --- registry pruning -------------------------------------------------------------------------
 
 
-def registry_entries(tmp: Path) -> list[dict[str, Any]]:
-    try:
-        return json.loads((tmp / "data" / FILENAME).read_text())["entries"]
-    except (OSError, ValueError):
-        return []
-
-
 def test_rotation_with_deletion_does_not_grow_the_registry(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     shipper = shippers(es, tmp, glob="app.log*").start()
@@ -594,7 +434,7 @@ def test_rotation_with_deletion_does_not_grow_the_registry(
 
 
 def test_entries_of_vanished_files_are_forgotten_but_never_of_files_still_there(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     elsewhere = tmp / "rotated-out-of-the-glob.txt"
     elsewhere.write_text("old content\n")
@@ -674,7 +514,7 @@ async def test_readyz_answers_503_until_the_first_scan_is_done(
 
 
 def test_the_partial_last_line_of_an_idle_file_ships_at_drain(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     log.write_text("complete\nthe app died mid-li")
@@ -687,7 +527,7 @@ def test_the_partial_last_line_of_an_idle_file_ships_at_drain(
 
 
 def test_a_new_file_at_a_rotated_path_is_found_without_waiting_for_the_rescan(
-    es: StandIn, tmp: Path, shippers: Callable[..., Logship]
+    es: StandInProcess, tmp: Path, shippers: Shippers
 ) -> None:
     log = tmp / "logs" / "app.log"
     write_lines(log, lines("old", 100))

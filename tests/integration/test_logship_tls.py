@@ -8,14 +8,13 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 
+from agents.testing.processes import LogshipProcess, StandInProcess
 from tests.helpers import exactly_once, write_lines
-from tests.integration.test_logship import Logship, StandInProcess
 
 PY = sys.executable
 
@@ -72,13 +71,6 @@ class TlsProxy:
 
 
 @pytest.fixture
-def es() -> Iterator[StandInProcess]:
-    server = StandInProcess()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def tls(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -97,9 +89,8 @@ def test_tls_with_ca_file_insecure_and_refusal(
     with TlsProxy(es.port, context) as proxy:
         url = f"https://localhost:{proxy.port}"
         write_lines(log, [f"verified {i}" for i in range(20)])
-        shipper = Logship(es, tmp_path, "--ca-file", str(ca_file))
-        shipper.args[shipper.args.index(es.url)] = url
-        code, _ = shipper.start().stop()
+        shipper = LogshipProcess(url, tmp_path, "--ca-file", str(ca_file))
+        code = shipper.start().stop()
         assert code == 0
         exactly_once(es.messages(), [f"verified {i}" for i in range(20)])
 
@@ -107,19 +98,19 @@ def test_tls_with_ca_file_insecure_and_refusal(
         other = tmp_path / "other"
         (other / "logs").mkdir(parents=True)
         write_lines(other / "logs" / "app.log", ["must not ship"])
-        untrusted = Logship(es, other, "--drain-timeout", "2s")
-        untrusted.args[untrusted.args.index(es.url)] = url
+        untrusted = LogshipProcess(url, other, "--drain-timeout", "2s")
         untrusted.start()
         time.sleep(1.0)
-        code, events = untrusted.stop()
+        code = untrusted.stop()
+        events = untrusted.events()
         assert code == 0
         assert es.messages()["must not ship"] == 0
         assert any("certificate" in str(e.get("error", "")).lower() for e in events)
 
         # --insecure ships, and says it skips verification.
-        insecure = Logship(es, other, "--insecure")
-        insecure.args[insecure.args.index(es.url)] = url
-        code, events = insecure.start().stop()
+        insecure = LogshipProcess(url, other, "--insecure")
+        code = insecure.start().stop()
+        events = insecure.events()
         assert code == 0
         assert es.messages()["must not ship"] == 1
         assert any("TLS verification" in e["message"] for e in events)
@@ -128,12 +119,12 @@ def test_tls_with_ca_file_insecure_and_refusal(
 def test_multiline_event_is_released_by_its_timeout(es: StandInProcess, tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
     write_lines(tmp_path / "logs" / "app.log", ["ERROR boom", "\tat a.B.c(B.java:1)"])
-    shipper = Logship(es, tmp_path, "--multiline-preset", "java",
-                      "--multiline-timeout", "300ms").start()  # fmt: skip
+    shipper = LogshipProcess(es, tmp_path, "--multiline-preset", "java",
+                             "--multiline-timeout", "300ms").start()  # fmt: skip
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not es.messages():
         time.sleep(0.1)
     released = dict(es.messages())  # before any drain: only the timeout can have done it
-    code, _ = shipper.stop()
+    code = shipper.stop()
     assert code == 0
     assert released == {"ERROR boom\n\tat a.B.c(B.java:1)": 1}
