@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from agents.testing.processes import StandInProcess
+
 WAITFOR = [sys.executable, "-m", "agents.waitfor"]
 
 
@@ -106,11 +108,9 @@ def logship_demo() -> bool:
 
     es_url = os.environ.get("ELASTICSEARCH_URL")
     standin = None
-    if not es_url:
-        port = free_port()
-        es_url = f"http://127.0.0.1:{port}"
-        standin = subprocess.Popen([sys.executable, "-m", "agents.testing.elasticsearch",
-                                    "--port", str(port)], stderr=subprocess.DEVNULL)  # fmt: skip
+    if not es_url:  # launched, not waited for: waiting is waitfor's part of the demo
+        standin = StandInProcess().start(wait_ready=False)
+        es_url = standin.url
     with tempfile.TemporaryDirectory() as tmp:
         logs, data = Path(tmp) / "log-volume", Path(tmp) / "log-volume" / ".logship"
         logs.mkdir()
@@ -161,8 +161,7 @@ def logship_demo() -> bool:
             return code == 0 and not missing and doubled == 0 and len(indexed) == len(written)
         finally:
             if standin is not None:
-                standin.terminate()
-                standin.wait(timeout=10)
+                standin.stop()
 
 
 def main() -> int:
