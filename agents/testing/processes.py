@@ -60,7 +60,8 @@ class StandInProcess:
             assert es.count() == 10
 
     The port is chosen when the object is made, so a test can hand `.url` out before
-    `start()`. `extra` goes to the stand-in's command line (`--version 9.0.0`).
+    `start()`. `extra` goes to the stand-in's command line (`--version 9.0.0`). `docs`,
+    `messages` and `count` look at logship's indices unless given another pattern.
     """
 
     def __init__(self, *extra: str, port: int | None = None, seed: int | None = None) -> None:
