@@ -17,6 +17,7 @@ import logging
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from agents._log import Logger
@@ -67,8 +68,9 @@ def asyncio_handler(log: Logger) -> Any:
     return handle
 
 
-def route_stray_errors(log: Logger) -> None:
-    """Threads, unraisable exceptions and stdlib `logging` records go through `log`."""
+def route_stray_errors(log: Logger) -> Callable[[], None]:
+    """Threads, unraisable exceptions and stdlib `logging` records go through `log`.
+    Returns the undo: the hooks, handlers and level as they were before."""
 
     def thread_hook(args: threading.ExceptHookArgs) -> None:
         if args.exc_type is SystemExit:
@@ -82,8 +84,15 @@ def route_stray_errors(log: Logger) -> None:
         log.error("internal error: exception ignored", detail=args.err_msg, object=where,
                   error=describe(args.exc_value), stack=one_line_stack(args.exc_value))  # fmt: skip
 
+    root = logging.getLogger()
+    saved = threading.excepthook, sys.unraisablehook, root.handlers[:], root.level
     threading.excepthook = thread_hook
     sys.unraisablehook = unraisable_hook
-    root = logging.getLogger()
     root.handlers[:] = [_ToLogger(log)]
     root.setLevel(logging.WARNING)
+
+    def undo() -> None:
+        threading.excepthook, sys.unraisablehook, root.handlers[:], level = saved
+        root.setLevel(level)
+
+    return undo

@@ -29,12 +29,14 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from agents._aio import wait_event
 from agents._log import Logger
 from agents._options import OptionError
-from agents._stray import asyncio_handler, one_line_stack
+from agents._stray import asyncio_handler
+from agents._supervise import Failure, Supervisor
 from agents.logship.bulk import Event, ItemResult
 from agents.logship.discovery import Watcher, scan
 from agents.logship.events import EventBuilder, parse_labels_file
@@ -67,6 +69,11 @@ def poll_interval(quiet: float, *, draining: bool) -> float:
 
 
 class App:
+    """logship's lifecycle owner. Made (the build step, before the event loop: secrets,
+    TLS files, labels, the template file, the data dir probe and the registry are read
+    here, so no blocking I/O runs in the loop at start), then `run()`: `startup()` →
+    `serve()` until a signal or a failure → `drain()` → `shutdown()`."""
+
     def __init__(self, config: Any, log: Logger, env: Mapping[str, str] | None = None) -> None:
         self.config, self.log = config, log
         self.env = os.environ if env is None else env
@@ -81,6 +88,7 @@ class App:
         self._signals = 0
         self._wake_scanner = asyncio.Event()
         self._stopping = asyncio.Event()  # set with stop_now
+        self._leave = asyncio.Event()  # serve() returns: a signal, or a failure
         self._opened = asyncio.Event()  # the first scan's files are open: imports may run
         self._first_scan = True
         self._final_read = False  # drain: each harvester reads to its end once more and stops
@@ -90,9 +98,15 @@ class App:
         # reopens those with bytes left after their last line, to ship them.
         self._idle: dict[tuple[int, int], tuple[int, int, bool]] = {}
         self._reported: set[str] = set()
-        self.fatal: str | None = None  # a configuration error found while running
+        self.supervisor = Supervisor(log, quiet=(OptionError,), on_failure=self._failed)
+        self._undo = contextlib.ExitStack()  # global state set by startup(), undone in shutdown()
+        self.server: StatusServer | None = None
+        self.watcher: Watcher | None = None
+        self._build()
+        for warning in self.registry.load():
+            self.log.warning("registry", error=warning)
 
-    # --- start-up -----------------------------------------------------------------------
+    # --- the build step -------------------------------------------------------------------
 
     def _build(self) -> None:
         cfg = self.config
@@ -128,8 +142,6 @@ class App:
         self.index_name = f"logs-{stream[0]}-{stream[1]}" if stream else None
         if cfg.insecure:
             self.log.warning("TLS verification of Elasticsearch disabled (--insecure)")
-        # The transport logs every dead-node timeout itself: our own lines say it once.
-        logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
         self.sender = ElasticsearchSender(client_options(cfg))  # raises OptionError
         dead_letter_file = DeadLetterFile(cfg.data_dir)
         self.dead_letter: DeadLetterFile | DeadLetterIndex = dead_letter_file
@@ -164,67 +176,105 @@ class App:
     # --- the run --------------------------------------------------------------------------
 
     async def run(self) -> int:
-        self._build()
-        for warning in self.registry.load():
-            self.log.warning("registry", error=warning)
+        """Start, ship until SIGTERM, drain, shut down → the exit code (0, or 1 after a
+        failure). A configuration error found while running raises OptionError (exit 2)."""
+        try:
+            await self.startup()
+            await self.serve()
+            if self.draining and not self.stop_now:
+                await self.drain()
+        finally:
+            await self.shutdown()
+        failure = self.supervisor.failure
+        if failure is not None and isinstance(failure.error, OptionError):
+            raise failure.error
+        return 1 if failure is not None else 0
+
+    @property
+    def alive(self) -> bool:
+        """False once a task failed: /healthz and /readyz say so at once."""
+        return self.supervisor.failure is None
+
+    def _failed(self, failure: Failure) -> None:
+        """A supervised task failed: stop everything now (what was acknowledged is
+        committed at shutdown) rather than go on looking alive while shipping nothing."""
+        self.ready = False
+        self.stop_now = True
+        self._stopping.set()
+        self._leave.set()
+        self._wake_scanner.set()
+
+    async def startup(self) -> None:
+        """Handlers, the status server, the watcher and the first scan; ready after it."""
         loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
         loop.set_exception_handler(asyncio_handler(self.log))
+        self._undo.callback(loop.set_exception_handler, previous)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.handle_signal, signum)
-        server = None
-        serving: asyncio.Task[None] | None = None
+            self._undo.callback(loop.remove_signal_handler, signum)
+        # The transport logs every dead-node timeout itself: our own lines say it once.
+        transport_log = logging.getLogger("elastic_transport")
+        self._undo.callback(transport_log.setLevel, transport_log.level)
+        transport_log.setLevel(logging.CRITICAL)
+        listening: asyncio.Task[None] | None = None
         if self.config.http_port:
             # /healthz answers during a long first scan; /readyz once it is done. The
             # server's imports run in a thread meanwhile, as does the client's (_ship).
-            server = StatusServer(self.config.http_host, self.config.http_port,
-                                  ready=lambda: self.ready, metrics=self._metrics)  # fmt: skip
-            serving = asyncio.create_task(server.setup(), name="status-server")
-        watcher = self.watcher = Watcher(self.config.paths, self._on_change, loop,
-                                         overflow=self._look_everywhere,
-                                         backend=self.config.watch)  # fmt: skip
-        pipeline_task = asyncio.create_task(self._ship(), name="pipeline")
-        saver = asyncio.create_task(self._save_periodically(), name="registry-saver")
+            self.server = StatusServer(self.config.http_host, self.config.http_port,
+                                       ready=lambda: self.ready and self.alive,
+                                       alive=lambda: self.alive, metrics=self._metrics)  # fmt: skip
+            listening = self.supervisor.start("status-server", self._listen(self.server))
+        guard = self.supervisor.guard
+        self.watcher = Watcher(self.config.paths, guard("watcher", self._on_change), loop,
+                               overflow=guard("watcher", self._look_everywhere),
+                               backend=self.config.watch,
+                               on_error=partial(self.supervisor.fail, "watcher"))  # fmt: skip
+        self.supervisor.start("pipeline", self._ship())
+        self.supervisor.start("registry-saver", self._save_periodically())
+        for problem in self.watcher.start():
+            self.log.warning("watch", error=problem)
+        await self._scan()
+        self._opened.set()
+        if listening is not None:
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait((listening, stopping), return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+        if self.stop_now:
+            return
+        self.ready = True
+        port = self.server.port if self.server else None
+        self.log.info("started", paths=list(self.config.paths), es=len(self.config.es),
+                      files=len(self.harvesters), http_port=port)  # fmt: skip
+
+    async def _listen(self, server: StatusServer) -> None:
         try:
-            for problem in watcher.start():
-                self.log.warning("watch", error=problem)
-            await self._scan()
-            self._opened.set()
-            if serving is not None:
-                try:
-                    await serving
-                except OSError as exc:
-                    where = f"{self.config.http_host}:{self.config.http_port}"
-                    problem = f"cannot listen on {where}: {exc.strerror}"
-                    raise OptionError(f"--http-port: {problem}") from None
-            self.ready = True
-            port = server.port if server else None
-            self.log.info("started", paths=list(self.config.paths), es=len(self.config.es),
-                          files=len(self.harvesters), http_port=port)  # fmt: skip
-            await self._watch_until_signal()
-            if not self.stop_now:
-                await self._drain()
-        finally:
-            watcher.stop()
-            saver.cancel()
-            for task in self.tasks.values():
-                task.cancel()
-            await asyncio.gather(saver, *self.tasks.values(), return_exceptions=True)
-            pipeline_task.cancel()
-            await asyncio.gather(pipeline_task, return_exceptions=True)
-            self._save("shutdown")
-            for harvester in self.harvesters.values():
-                harvester.close()
-            await self.sender.close()
-            if serving is not None and not serving.done():
-                serving.cancel()
-                await asyncio.gather(serving, return_exceptions=True)
-            if server is not None:
-                await server.cleanup()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
-        if self.fatal is not None:
-            raise OptionError(self.fatal)
-        return 0
+            await server.setup()
+        except OSError as exc:
+            where = f"{self.config.http_host}:{self.config.http_port}"
+            raise OptionError(f"--http-port: cannot listen on {where}: {exc.strerror}") from None
+
+    async def serve(self) -> None:
+        """Watch and ship until a signal or a failure; the scanner is a supervised task."""
+        if self.stop_now:
+            return
+        scanner = self.supervisor.start("scanner", self._watch_until_signal())
+        await self._leave.wait()
+        await self.supervisor.cancel([scanner])
+
+    async def shutdown(self) -> None:
+        """Stop every task, commit what was acknowledged, close, and undo what startup()
+        set up. Runs after a drain, a second signal and a failure alike."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        await self.supervisor.cancel()
+        self._save("shutdown")
+        for harvester in self.harvesters.values():
+            harvester.close()
+        await self.sender.close()
+        if self.server is not None:
+            await self.server.cleanup()
+        self._undo.close()
 
     async def _ship(self) -> None:
         """Import the client (in a thread), install the index template, if any; then run
@@ -235,14 +285,11 @@ class App:
             try:
                 await install_template(self.sender, self.template, self.log)
             except TemplateRefused as exc:
-                self.fatal = str(exc)
-                self.stop_now = True
-                self._stopping.set()
-                self._wake_scanner.set()
-                return
+                raise OptionError(str(exc)) from None
         await self.pipeline.run()
 
     def handle_signal(self, signum: int) -> None:
+        """Only flags (and wake-ups): the lifecycle methods act on them."""
         self._signals += 1
         if self._signals == 1:
             self.draining = True
@@ -252,6 +299,7 @@ class App:
             self.stop_now = True
             self._stopping.set()
             self.log.warning("second signal: committing what was acknowledged and exiting")
+        self._leave.set()
         self._wake_scanner.set()
         for harvester in self.harvesters.values():  # out of an idle poll: look now
             harvester.wakeup.set()
@@ -370,7 +418,7 @@ class App:
             harvester.flags = ("truncated",)
         self.harvesters[ident.key] = harvester
         self.by_inode[(ident.dev, ident.ino)] = ident.key
-        self.tasks[ident.key] = asyncio.create_task(self._harvest(harvester), name=path)
+        self.tasks[ident.key] = self.supervisor.start(f"harvester {path}", self._harvest(harvester))
         self.log.info("file opened", path=path, file_id=ident.key, offset=entry.offset)
 
     async def _truncated(self, h: Harvester) -> bool:
@@ -411,7 +459,9 @@ class App:
         return True
 
     async def _harvest(self, h: Harvester) -> None:
-        """One file's loop: read, look at the file, wait for more."""
+        """One file's loop: read, look at the file, wait for more. Anything but an OSError
+        is a bug and fails logship (the supervisor): a file silently no longer read would
+        lose its lines."""
         try:
             while not self.stop_now:
                 final = self._final_read
@@ -455,13 +505,8 @@ class App:
                 # A live file's few new lines: wait for the next change rather than look
                 # again now and find nothing (the watcher has already said if there is more).
                 await wait_event(h.wakeup, poll_interval(quiet, draining=self.draining))
-        except OSError as exc:
+        except OSError as exc:  # the file's trouble (EIO, a stale NFS handle), not ours
             self.log.error("file read failed", path=h.path, file_id=h.key, error=exc.strerror)
-        except Exception as exc:
-            # A bug of ours: say so loudly, keep shipping the other files.
-            self.log.error("internal error: this file is no longer read", path=h.path,
-                           file_id=h.key, error=f"{type(exc).__name__}: {exc}",
-                           stack=one_line_stack(exc))  # fmt: skip
 
     def _forget_harvester(self, h: Harvester) -> None:
         h.close()
@@ -506,7 +551,7 @@ class App:
 
     # --- shutdown -------------------------------------------------------------------------
 
-    async def _drain(self) -> None:
+    async def drain(self) -> None:
         """Read until every file is at its end and quiet, ship everything, within the deadline."""
         cfg = self.config
         started = self.drain_started
@@ -544,6 +589,8 @@ class App:
         while self.pipeline.unacknowledged and time.monotonic() < deadline and not self.stop_now:
             self.pipeline.flush()
             await asyncio.sleep(0.02)
+        if not self.alive:
+            return  # a failure ended the drain: said already; shutdown() commits
         left = self.pipeline.unacknowledged
         fields = {
             "events_during_drain": self.pipeline.stats.events_in - events_before,

@@ -57,11 +57,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     log = Logger("logship", json_lines=config.log_format == "json", min_level=config.log_level)
     from agents._stray import route_stray_errors
 
-    route_stray_errors(log)  # a thread's or a library's traceback is one event, too
+    undo = route_stray_errors(log)  # a thread's or a library's traceback is one event, too
     from agents.logship.app import App
 
     try:
-        return asyncio.run(App(config, log, env).run())
+        app = App(config, log, env)  # the build step: its blocking I/O before the loop
+        return asyncio.run(app.run())
     except OptionError as exc:  # found while building (data dir, secrets files, patterns)
         log.error(f"configuration error: {exc}")
         return 2
@@ -71,3 +72,5 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
         log.error("internal error", error=f"{type(exc).__name__}: {exc}", stack=one_line_stack(exc))
         return 1
+    finally:
+        undo()

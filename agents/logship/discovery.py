@@ -66,6 +66,7 @@ class Watcher:
         *,
         overflow: Callable[[], None] | None = None,
         backend: str = "auto",  # or "inotify", "watchdog", "poll" (no watching at all)
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.roots: dict[str, bool] = {}
         for pattern in patterns:
@@ -74,6 +75,7 @@ class Watcher:
         self.notify, self.loop = notify, loop
         self.overflow = overflow or (lambda: None)
         self.backend = backend
+        self.on_error = on_error  # an exception in a callback the loop makes (inotify's)
         self.inotify: Inotify | None = None
         self.observer: object | None = None
         self._said: set[str] = set()  # problems already returned by refresh()
@@ -85,7 +87,8 @@ class Watcher:
             return []
         if self.backend != "watchdog":
             try:
-                self.inotify = Inotify(self.loop, self.notify, self.overflow)
+                self.inotify = Inotify(self.loop, self.notify, self.overflow,
+                                       on_error=self.on_error)  # fmt: skip
             except InotifyUnavailable as exc:
                 if self.backend == "inotify" or sys.platform.startswith("linux"):
                     return [f"{exc}; relying on the rescan"]

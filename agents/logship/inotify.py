@@ -79,6 +79,8 @@ class Inotify:
         loop: asyncio.AbstractEventLoop,
         notify: Callable[[str], None],
         overflow: Callable[[], None],
+        *,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         try:
             self._lib = _libc()
@@ -90,6 +92,9 @@ class Inotify:
             raise InotifyUnavailable(code, f"cannot start inotify: {os.strerror(code)}")
         self.fd = fd
         self.loop, self.notify, self.overflow = loop, notify, overflow
+        # The loop calls _readable: what it raises would only reach the loop's exception
+        # handler, and the watch would end in silence.
+        self.on_error = on_error
         self.dirs: dict[int, str] = {}  # watch descriptor -> directory
         self.wds: dict[str, int] = {}  # and back
         self.recursive: dict[str, bool] = {}  # each root -> are its subdirectories watched
@@ -143,7 +148,12 @@ class Inotify:
     def _readable(self) -> None:
         self.loop.remove_reader(self.fd)
         self.loop.call_later(PAUSE, self._resume)
-        self._read()
+        try:
+            self._read()
+        except Exception as exc:
+            if self.on_error is None:
+                raise
+            self.on_error(exc)
 
     def _resume(self) -> None:
         if self.fd >= 0:

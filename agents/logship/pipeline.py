@@ -100,6 +100,7 @@ class Pipeline:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._flush_now = False
+        self._broken: BaseException | None = None  # a delivery's bug: run() raises it
 
     # --- the input side ------------------------------------------------------------------
 
@@ -163,11 +164,14 @@ class Pipeline:
     # --- the batcher ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Cut batches and start senders until cancelled."""
+        """Cut batches and start senders until cancelled. A delivery that fails with an
+        exception (a bug: answers are all handled) makes this raise it, so that the
+        supervisor sees it instead of events waiting forever for their acknowledgement."""
         try:
             while True:
                 await self._arrived.wait()
                 self._arrived.clear()
+                self._raise_if_broken()
                 if not self._pending:
                     continue
                 deadline = time.monotonic() + self.flush_interval
@@ -185,6 +189,7 @@ class Pipeline:
                     async with self._space:
                         self._space.notify_all()  # room ahead for put()
                     await self._slots.acquire()
+                    self._raise_if_broken()
                     task = asyncio.create_task(self._deliver(batch))
                     self._in_flight.add(task)
                     task.add_done_callback(self._sent)
@@ -220,11 +225,16 @@ class Pipeline:
                 break  # the run was cut at a limit
         return batch
 
+    def _raise_if_broken(self) -> None:
+        if self._broken is not None:
+            raise self._broken
+
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            self.log.error("sender failed", error=repr(task.exception()))
+        if not task.cancelled() and task.exception() is not None and self._broken is None:
+            self._broken = task.exception()
+            self._arrived.set()
 
     # --- delivery -------------------------------------------------------------------------
 

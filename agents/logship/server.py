@@ -1,8 +1,10 @@
 """/healthz, /readyz and /metrics on aiohttp's runner: set up, serve, clean up.
 
 /readyz answers 200 once logship watches its paths, so a native sidecar's startupProbe
-holds the app back until no startup line can be missed. /metrics is Prometheus text and
-shows counters and per-file lag only: no secrets, no file contents.
+holds the app back until no startup line can be missed. Both /healthz and /readyz
+answer 503 at once when a task of logship failed (it is about to exit 1 and be
+restarted). /metrics is Prometheus text and shows counters and per-file lag only: no
+secrets, no file contents.
 """
 
 from __future__ import annotations
@@ -54,9 +56,10 @@ class StatusServer:
         *,
         ready: Callable[[], bool],
         metrics: Callable[[], str],
+        alive: Callable[[], bool] = lambda: True,
     ) -> None:
         self.host, self.port = host, port
-        self._ready, self._metrics = ready, metrics
+        self._ready, self._metrics, self._alive = ready, metrics, alive
         self._runner: Any = None
         self._web: Any = None
 
@@ -87,7 +90,9 @@ class StatusServer:
             self._runner = None
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return self._web.Response(text="ok\n")
+        if self._alive():
+            return self._web.Response(text="ok\n")
+        return self._web.Response(status=503, text="failed\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
         if self._ready():
