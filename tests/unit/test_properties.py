@@ -89,6 +89,7 @@ def uri_like(draw: st.DrawFn) -> str:
 @example("http://h:99999")
 @example("postgres://u:p@:5432/db")
 @example("exec:")
+@example("http://0#ca=\x00")  # a NUL in a TLS path: ssl raises ValueError
 def test_a_target_is_parsed_and_built_or_refused_with_a_target_error(raw: str) -> None:
     """No input reaches the user as a traceback: parsing and building a check raise
     OptionError (TargetError) with a message, or succeed."""

@@ -150,7 +150,9 @@ def tls_context(
         raise TargetError(
             target_display, "the client key is encrypted; give an unencrypted key file"
         ) from None
-    except (OSError, ssl.SSLError) as exc:
+    except TargetError:
+        raise
+    except (OSError, ssl.SSLError, ValueError) as exc:  # ValueError: a NUL in a path
         which = "ca" if ca and not cert else "cert/key" if not ca else "ca or cert/key"
         raise TargetError(target_display, f"cannot load TLS {which}: {exc}") from None
     if insecure:
