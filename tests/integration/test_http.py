@@ -167,14 +167,20 @@ def test_credentials_follow_a_same_origin_redirect_but_not_another_origin(
 def test_target_that_appears_later(tmp_path: Path) -> None:
     port = free_port()
     proc = start_waitfor("--timeout", "10s", f"http://127.0.0.1:{port}/ready")
-    time.sleep(1.0)
+    # The server appears once waitfor has found it missing (a loaded machine may take
+    # over a second to start waitfor: a fixed sleep raced with it).
+    assert proc.stderr is not None
+    early = [proc.stderr.readline()]
+    while "not ready" not in early[-1] and early[-1]:
+        early.append(proc.stderr.readline())
     started = time.monotonic()
     srv = HttpServer()
     srv.httpd.server_close()  # rebind on the chosen port instead
     with HttpServerOnPort(port) as late:
         late.routes["/ready"] = Route(200)
-        _, stderr = proc.communicate(timeout=10)
+        _, rest = proc.communicate(timeout=10)
         detected = time.monotonic() - started
+    stderr = "".join(early) + rest
     assert proc.returncode == 0, stderr
     assert "connection refused" in stderr
     assert detected < 2.0
