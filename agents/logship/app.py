@@ -1,7 +1,9 @@
 """logship's lifecycle: start, watch and ship, drain on SIGTERM, commit, exit.
 
-One `App` owns everything: the registry, the pipeline, one harvester task per file,
-the scanner, the status server. Signal handlers only set flags. On the first SIGTERM
+`App` is the lifecycle owner: it builds the parts (before the loop), and its supervisor
+owns every task: the pipeline, the checkpointer's writer, one harvester per file, the
+scanner, the status server; a task that fails makes logship commit what was acknowledged
+and exit 1. Signal handlers only set flags. On the first SIGTERM
 logship keeps reading — in a co-located sidecar the app is still writing its shutdown
 lines — until every file is at its end and none grew for `drain_quiet` (or until
 `drain_timeout`), ships it all, commits the registry and exits 0. A second signal
@@ -13,11 +15,7 @@ sends nothing before the template is installed: an unreachable Elasticsearch is 
 again with backoff, forever, as for bulk requests; a template it refuses ends logship
 with exit code 2 and a line naming the file and the reason.
 
-The registry forgets files that are gone, so rotation does not make it grow forever: a
-deleted file as soon as it was read to its end and everything from it was acknowledged;
-an entry whose file is neither open here, nor at its recorded path, nor seen by the last
-scan, once it was not updated for `FORGET_AFTER`. An entry whose file is still there is
-never forgotten.
+Positions, and when files are forgotten: `checkpoint.py`.
 """
 
 from __future__ import annotations
@@ -38,6 +36,7 @@ from agents._options import OptionError
 from agents._stray import asyncio_handler
 from agents._supervise import Failure, Supervisor
 from agents.logship.bulk import Event, ItemResult
+from agents.logship.checkpoint import Checkpointer
 from agents.logship.discovery import Watcher, scan
 from agents.logship.events import EventBuilder, parse_labels_file
 from agents.logship.fingerprint import HEAD_LIMIT, fingerprint
@@ -52,10 +51,6 @@ from agents.logship.server import StatusServer, render_metrics
 
 POLL = 0.25  # how often a harvester looks at its file without an inotify wake-up...
 IDLE_POLL = 2.0  # ...growing to this while the file stays quiet (inotify still wakes it)
-SAVE_EVERY = 1.0  # registry writes, at most this often (and at shutdown)
-# A vanished file's entry is kept this long after its last commit: a file renamed out of
-# sight and back, or a volume briefly unmounted, then keeps its place.
-FORGET_AFTER = 600.0
 
 
 def poll_interval(quiet: float, *, draining: bool) -> float:
@@ -78,6 +73,7 @@ class App:
         self.config, self.log = config, log
         self.env = os.environ if env is None else env
         self.registry = Registry(config.data_dir)
+        self.checkpoints = Checkpointer(self.registry, log)
         self.harvesters: dict[str, Harvester] = {}  # by file key
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.by_inode: dict[tuple[int, int], str] = {}
@@ -231,7 +227,8 @@ class App:
                                backend=self.config.watch,
                                on_error=partial(self.supervisor.fail, "watcher"))  # fmt: skip
         self.supervisor.start("pipeline", self._ship())
-        self.supervisor.start("registry-saver", self._save_periodically())
+        held = lambda: (self.harvesters.keys(), set(self.by_inode) | self._seen)  # noqa: E731
+        self.supervisor.start("registry-saver", self.checkpoints.run(lambda: self._prune(), held))
         for problem in self.watcher.start():
             self.log.warning("watch", error=problem)
         await self._scan()
@@ -268,7 +265,7 @@ class App:
         if self.watcher is not None:
             self.watcher.stop()
         await self.supervisor.cancel()
-        self._save("shutdown")
+        self.checkpoints.save("shutdown")
         for harvester in self.harvesters.values():
             harvester.close()
         await self.sender.close()
@@ -519,7 +516,8 @@ class App:
         return self.pipeline.acks.track(h.key, h.generation, h.position).outstanding
 
     async def _prune(self) -> None:
-        """Forget the files that are gone (see the module docstring)."""
+        """Let go of the files read to their end after a rotation; forget the deleted ones
+        (see checkpoint.py for the rest of the forget policy)."""
         for h in list(self.harvesters.values()):
             if h.finished and h.fd >= 0 and not _deleted(h.fd) and not self._unacknowledged(h):
                 # Rotated away and read to its end: let go of the descriptor; the registry
@@ -531,23 +529,8 @@ class App:
             if h.finished and h.fd >= 0 and _deleted(h.fd) and not self._unacknowledged(h):
                 self._forget_harvester(h)
                 self.pipeline.acks.forget(h.key, h.generation)
-                self.registry.forget(h.key)
+                self.checkpoints.forget(h.key)
                 self.log.info("file forgotten", path=h.path, file_id=h.key, reason="deleted")
-        cutoff = time.time() - FORGET_AFTER
-        held = set(self.by_inode) | self._seen
-        candidates = [e for e in self.registry.stale(cutoff)
-                      if e.key not in self.harvesters and (e.dev, e.ino) not in held]  # fmt: skip
-        if not candidates:
-            return
-        for entry in await asyncio.to_thread(_vanished, candidates):
-            if (
-                self.registry.get(entry.key) is entry
-                and entry.updated < cutoff
-                and entry.key not in self.harvesters
-            ):
-                self.registry.forget(entry.key)
-                self.log.info("file forgotten", path=entry.path, file_id=entry.key,
-                              reason="vanished")  # fmt: skip
 
     # --- shutdown -------------------------------------------------------------------------
 
@@ -606,15 +589,12 @@ class App:
     # --- bookkeeping ----------------------------------------------------------------------
 
     def _commit(self, key: str, generation: int, offset: int) -> None:
-        entry = self.registry.get(key)
-        if entry is not None and entry.generation == generation:
-            harvester = self.harvesters.get(key)
-            tail = ""
-            if harvester is not None and harvester.fd >= 0:
-                with contextlib.suppress(OSError):
-                    tail = tail_of(harvester.fd, offset)
-            self.registry.commit(key, offset, path=harvester.path if harvester else None,
-                                 tail=tail)  # fmt: skip
+        harvester = self.harvesters.get(key)
+        if harvester is None:
+            self.checkpoints.commit(key, generation, offset, path=None, fd=-1)
+        else:
+            self.checkpoints.commit(key, generation, offset, path=harvester.path,
+                                    fd=harvester.fd)  # fmt: skip
 
     async def _dead(self, event: Event, result: ItemResult) -> None:
         self.log.error(
@@ -622,37 +602,6 @@ class App:
             path=event.path, offset=event.offset, status=result.status, error=result.reason[:300],
         )  # fmt: skip
         await self.dead_letter.write(event, result)
-
-    async def _save_periodically(self) -> None:
-        failing_since: float | None = None
-        last_said = 0.0
-        while True:
-            await asyncio.sleep(SAVE_EVERY)
-            await self._prune()
-            # Serialised here, on the loop that changes the entries; written in a thread.
-            snapshot = self.registry.snapshot()
-            if snapshot is not None:
-                try:
-                    await asyncio.to_thread(self.registry.write, snapshot)
-                except OSError as exc:
-                    # Once when it starts, then once a minute: not a line a second.
-                    now = time.monotonic()
-                    if failing_since is None or now - last_said >= 60.0:
-                        self.log.error("registry not saved: will retry", when="periodic",
-                                       error=exc.strerror)  # fmt: skip
-                        last_said = now
-                    failing_since = failing_since or now
-                else:
-                    if failing_since is not None:
-                        self.log.info("registry saved again", failed_for=round(
-                            time.monotonic() - failing_since, 1))  # fmt: skip
-                        failing_since = None
-
-    def _save(self, when: str) -> None:
-        try:
-            self.registry.save()
-        except OSError as exc:
-            self.log.error("registry not saved: will retry", when=when, error=exc.strerror)
 
     def _metrics(self) -> str:
         lag: dict[str, int] = {}
@@ -687,22 +636,6 @@ def _deleted(fd: int) -> bool:
         return os.fstat(fd).st_nlink == 0
     except OSError:
         return False
-
-
-def _vanished(entries: list[Entry]) -> list[Entry]:
-    """The entries whose file is no longer at their path (runs in a thread: stat may block)."""
-    gone = []
-    for entry in entries:
-        try:
-            info = os.stat(entry.path)
-        except (FileNotFoundError, NotADirectoryError):
-            gone.append(entry)
-            continue
-        except OSError:
-            continue  # cannot tell (permissions, I/O): keep it
-        if (info.st_dev, info.st_ino) != (entry.dev, entry.ino):
-            gone.append(entry)
-    return gone
 
 
 def _after_last_newline(fd: int, size: int) -> int:
