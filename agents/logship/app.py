@@ -37,30 +37,16 @@ from agents._stray import asyncio_handler
 from agents._supervise import Failure, Supervisor
 from agents.logship.bulk import Event, ItemResult
 from agents.logship.checkpoint import Checkpointer
-from agents.logship.discovery import Watcher, scan
+from agents.logship.discovery import Watcher
 from agents.logship.events import EventBuilder, parse_labels_file
-from agents.logship.fingerprint import HEAD_LIMIT, fingerprint
-from agents.logship.harvester import INLINE_READ, Harvester
+from agents.logship.files import FileTable, Phase
 from agents.logship.multiline import Joiner, MultilineError
 from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
 from agents.logship.output.template import TemplateRefused, install_template, load_template
 from agents.logship.pipeline import Pipeline
-from agents.logship.registry import Entry, Registry, file_id, tail_of
+from agents.logship.registry import Registry
 from agents.logship.server import StatusServer, render_metrics
-
-POLL = 0.25  # how often a harvester looks at its file without an inotify wake-up...
-IDLE_POLL = 2.0  # ...growing to this while the file stays quiet (inotify still wakes it)
-
-
-def poll_interval(quiet: float, *, draining: bool) -> float:
-    """How long a harvester waits for an inotify wake-up before it looks at its file: POLL
-    while the file grows or logship drains; then doubling with each second of quiet, up to
-    IDLE_POLL, so an idle pod's files cost a wake-up every 2 s instead of 4 a second each.
-    (The poll is for what inotify misses: network filesystems, a truncation with no write.)"""
-    if draining or quiet < 1.0:
-        return POLL
-    return min(IDLE_POLL, POLL * 2 ** min(int(quiet), 8))
 
 
 class App:
@@ -74,33 +60,33 @@ class App:
         self.env = os.environ if env is None else env
         self.registry = Registry(config.data_dir)
         self.checkpoints = Checkpointer(self.registry, log)
-        self.harvesters: dict[str, Harvester] = {}  # by file key
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.by_inode: dict[tuple[int, int], str] = {}
-        self.waiting_for_first_line: set[str] = set()
+        self.phase = Phase()
         self.ready = False
-        self.draining = False
-        self.stop_now = False
         self._signals = 0
-        self._wake_scanner = asyncio.Event()
-        self._stopping = asyncio.Event()  # set with stop_now
+        self.drain_started = 0.0
+        self._stopping = asyncio.Event()  # set with phase.stop_now
         self._leave = asyncio.Event()  # serve() returns: a signal, or a failure
         self._opened = asyncio.Event()  # the first scan's files are open: imports may run
-        self._first_scan = True
-        self._final_read = False  # drain: each harvester reads to its end once more and stops
-        self._seen: set[tuple[int, int]] = set()  # (dev, ino) of the files the last scan saw
-        # Files closed as inactive, by (dev, ino): (size, mtime, left over) then. A scan
-        # reopens one once it changed, not merely because it is still there; the drain also
-        # reopens those with bytes left after their last line, to ship them.
-        self._idle: dict[tuple[int, int], tuple[int, int, bool]] = {}
-        self._reported: set[str] = set()
         self.supervisor = Supervisor(log, quiet=(OptionError,), on_failure=self._failed)
         self._undo = contextlib.ExitStack()  # global state set by startup(), undone in shutdown()
         self.server: StatusServer | None = None
         self.watcher: Watcher | None = None
         self._build()
+        self.files = FileTable(
+            config, log=log, checkpoints=self.checkpoints, pipeline=self.pipeline,
+            builder=self.builder, index_for=self._index_for, new_joiner=self._new_joiner,
+            start=self.supervisor.start, phase=self.phase,
+        )  # fmt: skip
         for warning in self.registry.load():
             self.log.warning("registry", error=warning)
+
+    @property
+    def draining(self) -> bool:
+        return self.phase.draining
+
+    @property
+    def stop_now(self) -> bool:
+        return self.phase.stop_now
 
     # --- the build step -------------------------------------------------------------------
 
@@ -177,7 +163,7 @@ class App:
         try:
             await self.startup()
             await self.serve()
-            if self.draining and not self.stop_now:
+            if self.phase.draining and not self.phase.stop_now:
                 await self.drain()
         finally:
             await self.shutdown()
@@ -195,10 +181,13 @@ class App:
         """A supervised task failed: stop everything now (what was acknowledged is
         committed at shutdown) rather than go on looking alive while shipping nothing."""
         self.ready = False
-        self.stop_now = True
+        self._stop_now()
+
+    def _stop_now(self) -> None:
+        self.phase.stop_now = True
         self._stopping.set()
         self._leave.set()
-        self._wake_scanner.set()
+        self.files.wake_scanner.set()
 
     async def startup(self) -> None:
         """Handlers, the status server, the watcher and the first scan; ready after it."""
@@ -222,27 +211,28 @@ class App:
                                        alive=lambda: self.alive, metrics=self._metrics)  # fmt: skip
             listening = self.supervisor.start("status-server", self._listen(self.server))
         guard = self.supervisor.guard
-        self.watcher = Watcher(self.config.paths, guard("watcher", self._on_change), loop,
+        self.watcher = Watcher(self.config.paths, guard("watcher", self.files.on_change), loop,
                                overflow=guard("watcher", self._look_everywhere),
                                backend=self.config.watch,
                                on_error=partial(self.supervisor.fail, "watcher"))  # fmt: skip
         self.supervisor.start("pipeline", self._ship())
-        held = lambda: (self.harvesters.keys(), set(self.by_inode) | self._seen)  # noqa: E731
-        self.supervisor.start("registry-saver", self.checkpoints.run(lambda: self._prune(), held))
+        self.supervisor.start(
+            "registry-saver", self.checkpoints.run(lambda: self.files.tidy(), self.files.held)
+        )
         for problem in self.watcher.start():
             self.log.warning("watch", error=problem)
-        await self._scan()
+        await self.files.scan()
         self._opened.set()
         if listening is not None:
             stopping = asyncio.ensure_future(self._stopping.wait())
             await asyncio.wait((listening, stopping), return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
-        if self.stop_now:
+        if self.phase.stop_now:
             return
         self.ready = True
         port = self.server.port if self.server else None
         self.log.info("started", paths=list(self.config.paths), es=len(self.config.es),
-                      files=len(self.harvesters), http_port=port)  # fmt: skip
+                      files=len(self.files.harvesters), http_port=port)  # fmt: skip
 
     async def _listen(self, server: StatusServer) -> None:
         try:
@@ -253,11 +243,55 @@ class App:
 
     async def serve(self) -> None:
         """Watch and ship until a signal or a failure; the scanner is a supervised task."""
-        if self.stop_now:
+        if self.phase.stop_now:
             return
-        scanner = self.supervisor.start("scanner", self._watch_until_signal())
+        scanner = self.supervisor.start("scanner", self._scan_until_signal())
         await self._leave.wait()
         await self.supervisor.cancel([scanner])
+
+    async def _scan_until_signal(self) -> None:
+        assert self.watcher is not None
+        wake = self.files.wake_scanner
+        while not (self.phase.draining or self.phase.stop_now):
+            await wait_event(wake, self.config.scan_interval)
+            wake.clear()
+            if not (self.phase.draining or self.phase.stop_now):
+                await self.files.scan()
+                for problem in self.watcher.refresh():  # roots that appeared since
+                    self.log.warning("watch", error=problem)
+
+    async def drain(self) -> None:
+        """Read until every file is at its end and quiet, ship everything, within the
+        deadline (`--drain-timeout`, counted from the signal)."""
+        cfg = self.config
+        started = self.drain_started
+        deadline = started + cfg.drain_timeout
+        events_before = self.pipeline.stats.events_in
+        while time.monotonic() < deadline and not self.phase.stop_now:
+            await self.files.scan()  # files created during shutdown count too
+            if self.files.quiet_at_end():
+                break
+            await asyncio.sleep(0.05)
+        await self.files.read_to_the_end(deadline - time.monotonic(), self._stopping)
+        self.pipeline.flush()
+        while (
+            self.pipeline.unacknowledged and time.monotonic() < deadline and not self.phase.stop_now
+        ):
+            self.pipeline.flush()
+            await asyncio.sleep(0.02)
+        if not self.alive:
+            return  # a failure ended the drain: said already; shutdown() commits
+        left = self.pipeline.unacknowledged
+        fields = {
+            "events_during_drain": self.pipeline.stats.events_in - events_before,
+            "duration": round(time.monotonic() - started, 3),
+            "unacknowledged": left,
+        }
+        if left:
+            self.log.error("drain deadline passed: unacknowledged events are re-sent at the "
+                           "next start, if the volume survives", **fields)  # fmt: skip
+        else:
+            self.log.info("drained", **fields)
 
     async def shutdown(self) -> None:
         """Stop every task, commit what was acknowledged, close, and undo what startup()
@@ -266,8 +300,7 @@ class App:
             self.watcher.stop()
         await self.supervisor.cancel()
         self.checkpoints.save("shutdown")
-        for harvester in self.harvesters.values():
-            harvester.close()
+        self.files.close()
         await self.sender.close()
         if self.server is not None:
             await self.server.cleanup()
@@ -289,307 +322,25 @@ class App:
         """Only flags (and wake-ups): the lifecycle methods act on them."""
         self._signals += 1
         if self._signals == 1:
-            self.draining = True
+            self.phase.draining = True
             self.drain_started = time.monotonic()
             self.log.info("draining", signal=signal.Signals(signum).name)
+            self._leave.set()
         else:
-            self.stop_now = True
-            self._stopping.set()
             self.log.warning("second signal: committing what was acknowledged and exiting")
-        self._leave.set()
-        self._wake_scanner.set()
-        for harvester in self.harvesters.values():  # out of an idle poll: look now
-            harvester.wakeup.set()
+            self._stop_now()
+        self.files.wake_all()  # out of an idle poll: look now
 
     def _look_everywhere(self) -> None:
         """inotify's queue overflowed: changes were lost, so every file and the globs are
         looked at now rather than at their next poll."""
         self.log.warning("watch", error="inotify queue overflowed; looking at every file")
-        self._wake_scanner.set()
-        for harvester in self.harvesters.values():
-            harvester.wakeup.set()
+        self.files.wake_all()
 
-    def _on_change(self, path: str) -> None:
-        """On the loop, from the watcher: something changed at `path`."""
-        owners = [h for h in self.harvesters.values() if h.path == path and not h.finished]
-        for harvester in owners:
-            harvester.wakeup.set()
-        # A harvester keeps the path of its file until it finished reading it after a
-        # rename: a new file at that path is the scanner's business (one stat, no rescan
-        # for each write to a file that is still where it was).
-        if not owners or not _still_at(path, owners):
-            self._wake_scanner.set()
-
-    async def _watch_until_signal(self) -> None:
-        while not (self.draining or self.stop_now):
-            await wait_event(self._wake_scanner, self.config.scan_interval)
-            self._wake_scanner.clear()
-            if not (self.draining or self.stop_now):
-                await self._scan()
-                for problem in self.watcher.refresh():  # roots that appeared since
-                    self.log.warning("watch", error=problem)
-
-    # --- files ----------------------------------------------------------------------------
-
-    async def _scan(self) -> None:
-        paths, problems = await asyncio.to_thread(scan, self.config.paths, self.config.exclude)
-        for problem in problems:
-            if problem not in self._reported:  # once per path, not once per scan
-                self._reported.add(problem)
-                self.log.warning("skipping a path", error=problem)
-        seen: set[tuple[int, int]] = set()
-        for path in paths:
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue
-            inode = (info.st_dev, info.st_ino)
-            seen.add(inode)
-            idle = self._idle.get(inode)
-            if (
-                idle is not None
-                and idle[:2] == (info.st_size, info.st_mtime_ns)
-                and not (self.draining and idle[2])
-            ):
-                continue
-            self._idle.pop(inode, None)
-            key = self.by_inode.get(inode)
-            if key is not None:
-                harvester = self.harvesters.get(key)
-                if harvester is not None and harvester.path != path and harvester.examine() == "ok":
-                    harvester.path = path
-                if harvester is not None:
-                    harvester.wakeup.set()
-                continue
-            self._open(path, info.st_size)
-        self._seen = seen
-        self._idle = {inode: state for inode, state in self._idle.items() if inode in seen}
-        self._first_scan = False
-
-    def _open(self, path: str, size: int) -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        except OSError as exc:
-            if path not in self.waiting_for_first_line:
-                self.log.warning("cannot open", path=path, error=exc.strerror)
-                self.waiting_for_first_line.add(path)
-            return
-        try:
-            found = fingerprint(fd, final=self._final_read)
-            entry = (
-                None if found is None else self.registry.find(found, os.pread(fd, HEAD_LIMIT, 0))
-            )
-        except OSError as exc:
-            os.close(fd)
-            self.log.warning("cannot read", path=path, error=exc.strerror)
-            return
-        if found is None:  # empty, or the first line is still being written
-            os.close(fd)
-            self.waiting_for_first_line.add(path)
-            return
-        self.waiting_for_first_line.discard(path)
-        # A file once identified by its partial first line keeps that identity.
-        ident = found if entry is None else file_id(entry)
-        if entry is None:
-            start = 0
-            if self.config.start_at == "end" and self._first_scan:
-                start = _after_last_newline(fd, size)
-            entry = Entry(ident.key, dev=ident.dev, ino=ident.ino, head=ident.head,
-                          head_len=ident.length, path=path, offset=start)  # fmt: skip
-            self.registry.put(entry)
-        elif entry.offset > size or (entry.tail and tail_of(fd, entry.offset) != entry.tail):
-            # Truncated, or rewritten past the old offset with the same first line, while
-            # logship was away: what it held is gone; read what is there from the start.
-            self.registry.restart(ident.key)
-            self.log.warning("file rewritten while logship was away: reading it from the start",
-                             path=path, file_id=ident.key)  # fmt: skip
-        self.pipeline.track(ident.key, entry.generation, entry.offset)
-        harvester = Harvester(
-            path, fd, ident,
-            offset=entry.offset, generation=entry.generation, builder=self.builder,
-            put=self.pipeline.put_docs, index_for=self._index_for,
-            max_line_bytes=self.config.max_line_bytes, joiner=self._new_joiner(),
-            multiline_timeout=self.config.multiline_timeout,
-        )  # fmt: skip
-        if entry.generation and entry.offset == 0:
-            harvester.flags = ("truncated",)
-        self.harvesters[ident.key] = harvester
-        self.by_inode[(ident.dev, ident.ino)] = ident.key
-        self.tasks[ident.key] = self.supervisor.start(f"harvester {path}", self._harvest(harvester))
-        self.log.info("file opened", path=path, file_id=ident.key, offset=entry.offset)
-
-    async def _truncated(self, h: Harvester) -> bool:
-        """Read a truncated file again from 0, under the identity a restart would give it.
-
-        With a new first line the file is a new identity (so a logship started later finds
-        the same one and resumes instead of shipping it all again); with the same first
-        line it stays the same identity in a new generation, so its new lines get new ids.
-        Returns False when logship stops before the new first line is complete.
-        """
-        while (new_id := h.reidentify(final=self._final_read)) is None:
-            if self.stop_now or self._final_read:
-                return False
-            await wait_event(h.wakeup, POLL)
-            h.wakeup.clear()
-        old_key = h.key
-        if h.starts_as_before():
-            generation = self.registry.restart(old_key)
-            self.pipeline.track(old_key, generation, 0)
-            h.restart(generation)
-        else:
-            entry = self.registry.get(new_id.key)
-            if entry is None:
-                entry = Entry(new_id.key, dev=new_id.dev, ino=new_id.ino, head=new_id.head,
-                              head_len=new_id.length, path=h.path)  # fmt: skip
-                self.registry.put(entry)
-            else:
-                self.registry.restart(new_id.key)
-            self.registry.forget(old_key)  # its content is gone
-            generation = entry.generation
-            self.pipeline.track(new_id.key, generation, 0)
-            h.adopt(new_id, generation)
-            self.harvesters[new_id.key] = self.harvesters.pop(old_key)
-            self.tasks[new_id.key] = self.tasks.pop(old_key)
-            self.by_inode[(new_id.dev, new_id.ino)] = new_id.key
-        self.log.warning("file truncated: reading it again from the start", path=h.path,
-                         file_id=h.key, generation=generation)  # fmt: skip
-        return True
-
-    async def _harvest(self, h: Harvester) -> None:
-        """One file's loop: read, look at the file, wait for more. Anything but an OSError
-        is a bug and fails logship (the supervisor): a file silently no longer read would
-        lose its lines."""
-        try:
-            while not self.stop_now:
-                final = self._final_read
-                h.wakeup.clear()  # a change from here on is read at the next turn
-                read = await h.read_available()
-                if final:  # drain: everything up to the end is read; ship the partial rest
-                    await h.finish()
-                    h.finished = True
-                    return
-                await h.flush_multiline_if_due()
-                state = h.examine()
-                if state == "truncated":
-                    if not await self._truncated(h):
-                        return
-                    continue
-                quiet = time.monotonic() - h.last_growth
-                if state in ("deleted", "moved") and not read and quiet >= self.config.drain_quiet:
-                    await h.finish()
-                    h.finished = True
-                    why = "deleted" if state == "deleted" else "rotated"
-                    self.log.info("file closed", path=h.path, file_id=h.key, reason=why)
-                    return
-                # Not while lines of it are unacknowledged: reopened, it would read them
-                # again from the committed offset, over ranges still in flight.
-                if (
-                    not read
-                    and quiet >= self.config.close_inactive
-                    and not self.draining
-                    and not self._unacknowledged(h)
-                ):
-                    self.log.info("file closed", path=h.path, file_id=h.key, reason="inactive")
-                    info = os.fstat(h.fd)
-                    left_over = h.splitter.pending_bytes > 0 or bool(h.joiner and h.joiner.pending)
-                    self._idle[(info.st_dev, info.st_ino)] = (
-                        info.st_size, info.st_mtime_ns, left_over
-                    )  # fmt: skip
-                    self._forget_harvester(h)
-                    return
-                if read > INLINE_READ:
-                    continue  # catching up: read on at once
-                # A live file's few new lines: wait for the next change rather than look
-                # again now and find nothing (the watcher has already said if there is more).
-                await wait_event(h.wakeup, poll_interval(quiet, draining=self.draining))
-        except OSError as exc:  # the file's trouble (EIO, a stale NFS handle), not ours
-            self.log.error("file read failed", path=h.path, file_id=h.key, error=exc.strerror)
-
-    def _forget_harvester(self, h: Harvester) -> None:
-        h.close()
-        self.harvesters.pop(h.key, None)
-        self.tasks.pop(h.key, None)
-        self.by_inode = {k: v for k, v in self.by_inode.items() if v != h.key}
-
-    def _unacknowledged(self, h: Harvester) -> int:
-        # track() hands back the file's existing ledger: _open() made one for every harvester
-        return self.pipeline.acks.track(h.key, h.generation, h.position).outstanding
-
-    async def _prune(self) -> None:
-        """Let go of the files read to their end after a rotation; forget the deleted ones
-        (see checkpoint.py for the rest of the forget policy)."""
-        for h in list(self.harvesters.values()):
-            if h.finished and h.fd >= 0 and not _deleted(h.fd) and not self._unacknowledged(h):
-                # Rotated away and read to its end: let go of the descriptor; the registry
-                # keeps its offset, and an unchanged file is not opened again.
-                info = os.fstat(h.fd)
-                self._idle[(info.st_dev, info.st_ino)] = (info.st_size, info.st_mtime_ns, False)
-                self._forget_harvester(h)
-                continue
-            if h.finished and h.fd >= 0 and _deleted(h.fd) and not self._unacknowledged(h):
-                self._forget_harvester(h)
-                self.pipeline.acks.forget(h.key, h.generation)
-                self.checkpoints.forget(h.key)
-                self.log.info("file forgotten", path=h.path, file_id=h.key, reason="deleted")
-
-    # --- shutdown -------------------------------------------------------------------------
-
-    async def drain(self) -> None:
-        """Read until every file is at its end and quiet, ship everything, within the deadline."""
-        cfg = self.config
-        started = self.drain_started
-        deadline = started + cfg.drain_timeout
-        events_before = self.pipeline.stats.events_in
-        while time.monotonic() < deadline and not self.stop_now:
-            await self._scan()  # files created during shutdown count too
-            active = [h for key, h in self.harvesters.items()
-                      if not h.finished and not self.tasks[key].done()]  # fmt: skip
-            quiet = all(time.monotonic() - h.last_growth >= cfg.drain_quiet for h in active)
-            at_end = all(_at_end(h) for h in active)
-            if quiet and at_end:
-                break
-            await asyncio.sleep(0.05)
-        # Each harvester's own task reads the rest and its partial last line: never a second
-        # reader, which would hand over lines out of order. A task still waiting for memory
-        # at the deadline (Elasticsearch down, budget full) is cancelled where it stands;
-        # what it did not hand over was not committed, and the next start reads it again.
-        self._final_read = True
-        await self._scan()  # files holding only a partial first line open now, as final
-        for harvester in self.harvesters.values():
-            harvester.wakeup.set()
-        running = [task for task in self.tasks.values() if not task.done()]
-        if running and not self.stop_now:
-            finished = asyncio.ensure_future(asyncio.wait(running))
-            stopping = asyncio.ensure_future(self._stopping.wait())
-            await asyncio.wait((finished, stopping), timeout=max(0.0, deadline - time.monotonic()),
-                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            finished.cancel()
-            stopping.cancel()
-        for task in self.tasks.values():
-            task.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        self.pipeline.flush()
-        while self.pipeline.unacknowledged and time.monotonic() < deadline and not self.stop_now:
-            self.pipeline.flush()
-            await asyncio.sleep(0.02)
-        if not self.alive:
-            return  # a failure ended the drain: said already; shutdown() commits
-        left = self.pipeline.unacknowledged
-        fields = {
-            "events_during_drain": self.pipeline.stats.events_in - events_before,
-            "duration": round(time.monotonic() - started, 3),
-            "unacknowledged": left,
-        }
-        if left:
-            self.log.error("drain deadline passed: unacknowledged events are re-sent at the "
-                           "next start, if the volume survives", **fields)  # fmt: skip
-        else:
-            self.log.info("drained", **fields)
-
-    # --- bookkeeping ----------------------------------------------------------------------
+    # --- what the pipeline and the status server call ------------------------------------
 
     def _commit(self, key: str, generation: int, offset: int) -> None:
-        harvester = self.harvesters.get(key)
+        harvester = self.files.harvesters.get(key)
         if harvester is None:
             self.checkpoints.commit(key, generation, offset, path=None, fd=-1)
         else:
@@ -604,42 +355,6 @@ class App:
         await self.dead_letter.write(event, result)
 
     def _metrics(self) -> str:
-        lag: dict[str, int] = {}
-        for h in self.harvesters.values():
-            with contextlib.suppress(OSError):
-                lag[h.path] = max(0, os.fstat(h.fd).st_size - h.position) if h.fd >= 0 else 0
-        extra = {"files_open": float(len(self.harvesters)),
+        extra = {"files_open": float(len(self.files.harvesters)),
                  "unacknowledged_events": float(self.pipeline.unacknowledged)}  # fmt: skip
-        return render_metrics(self.pipeline.stats, lag, extra)
-
-
-def _at_end(h: Harvester) -> bool:
-    if h.fd < 0:
-        return True
-    try:
-        return os.fstat(h.fd).st_size <= h.position
-    except OSError:
-        return True
-
-
-def _still_at(path: str, harvesters: list[Harvester]) -> bool:
-    """Whether `path` names the file one of `harvesters` reads."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return False
-    return any((h.id.dev, h.id.ino) == (info.st_dev, info.st_ino) for h in harvesters)
-
-
-def _deleted(fd: int) -> bool:
-    try:
-        return os.fstat(fd).st_nlink == 0
-    except OSError:
-        return False
-
-
-def _after_last_newline(fd: int, size: int) -> int:
-    """--start-at end: skip what is there, but not a line being written right now."""
-    tail = os.pread(fd, min(size, 65536), max(0, size - 65536))
-    newline = tail.rfind(b"\n")
-    return size - len(tail) + newline + 1 if newline >= 0 else size
+        return render_metrics(self.pipeline.stats, self.files.lag(), extra)

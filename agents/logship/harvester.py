@@ -13,6 +13,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from agents.logship.bulk import Docs
 from agents.logship.events import EventBuilder
@@ -27,6 +28,17 @@ TAIL = 64  # bytes before the position compared before each read
 INLINE_READ = 64 * 1024  # new bytes up to this are read on the event loop
 
 Put = Callable[[Docs], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What one look at an open file found (files.change_of says what it means)."""
+
+    size: int
+    deleted: bool  # no link left
+    same_start: bool  # it still starts with the bytes that identified it
+    rewritten: bool  # the bytes before the read position are not the ones read
+    at_path: bool | None  # its path still names it (None: cannot tell)
 
 
 class Harvester:
@@ -44,6 +56,7 @@ class Harvester:
         max_line_bytes: int,
         joiner: Joiner | None = None,
         multiline_timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path, self.fd, self.id = path, fd, file_id
         self.key = file_id.key
@@ -53,8 +66,9 @@ class Harvester:
         self.splitter = LineSplitter(offset, max_bytes=max_line_bytes)
         self.joiner, self.multiline_timeout = joiner, multiline_timeout
         self.flags: tuple[str, ...] = ()
-        self.last_growth = time.monotonic()
-        self.last_line_at = time.monotonic()
+        self.clock = clock
+        self.last_growth = clock()
+        self.last_line_at = clock()
         self.finished = False  # deleted or rotated away and read to the end
         self.wakeup = asyncio.Event()
         self._tail = b""  # the last TAIL bytes read, to notice a rewrite behind our back
@@ -71,7 +85,7 @@ class Harvester:
         loop = asyncio.get_running_loop()
         while True:
             if self._rewritten_behind():
-                self.rewritten = True  # examine() says "truncated": read again from 0
+                self.rewritten = True  # a look says "truncated": read again from 0
                 break
             if os.fstat(self.fd).st_size - self.position <= INLINE_READ:
                 # A live file's few new lines: from the page cache in microseconds, cheaper
@@ -102,12 +116,12 @@ class Harvester:
             if len(chunk) < READ_SIZE:
                 break
         if total:
-            self.last_growth = time.monotonic()
+            self.last_growth = self.clock()
         return total
 
     async def _lines(self, lines: list[Line], now: float) -> None:
         if self.joiner is not None:
-            self.last_line_at = time.monotonic()
+            self.last_line_at = self.clock()
             lines = [event for line in lines for event in self.joiner.feed(line)]
         await self._emit(lines, now)
 
@@ -123,7 +137,7 @@ class Harvester:
 
     async def flush_multiline_if_due(self) -> None:
         """Release a pending joined event after `multiline_timeout` without new lines."""
-        quiet = time.monotonic() - self.last_line_at >= self.multiline_timeout
+        quiet = self.clock() - self.last_line_at >= self.multiline_timeout
         if self.joiner is not None and self.joiner.pending and quiet:
             await self._emit(self.joiner.flush())
 
@@ -148,27 +162,20 @@ class Harvester:
         at = self.position - len(self._tail)
         return os.pread(self.fd, len(self._tail), at) != self._tail
 
-    def examine(self) -> str:
-        """What happened to the file since the last look: 'ok', 'truncated', 'deleted',
-        'moved' (its path now names another file) or 'unchanged'."""
-        if self.rewritten:
-            return "truncated"
+    def look(self) -> Look:
+        """Look at the file (its descriptor, and what its path names now)."""
         info = os.fstat(self.fd)
-        if info.st_size < self.position:
-            return "truncated"
-        if info.st_size > 0 and info.st_size != self.position and not self.starts_as_before():
-            return "truncated"  # copytruncate, then regrown past our position
-        if info.st_nlink == 0:
-            return "deleted"
+        size = info.st_size
+        # The start is read only when the size says something may have happened.
+        same_start = size == 0 or size == self.position or self.starts_as_before()
         try:
-            at_path = os.stat(self.path)
+            at = os.stat(self.path)
+            at_path: bool | None = (at.st_dev, at.st_ino) == (info.st_dev, info.st_ino)
         except FileNotFoundError:
-            return "moved"
+            at_path = False
         except OSError:
-            return "ok"
-        if (at_path.st_dev, at_path.st_ino) != (info.st_dev, info.st_ino):
-            return "moved"
-        return "ok"
+            at_path = None
+        return Look(size, info.st_nlink == 0, same_start, self.rewritten, at_path)
 
     def restart(self, generation: int) -> None:
         """The file was truncated: read it again from 0 as a new generation."""

@@ -22,6 +22,7 @@ import pytest
 
 from agents._log import Logger
 from agents.logship import app as app_module
+from agents.logship import files as files_module
 from agents.logship.config import load_config
 from agents.logship.registry import FILENAME, Entry
 from agents.testing.processes import LogshipProcess, StandInProcess
@@ -471,13 +472,13 @@ async def test_readyz_answers_503_until_the_first_scan_is_done(
     import aiohttp
 
     gate = threading.Event()
-    real_scan = app_module.scan
+    real_scan = files_module.scan
 
     def held_scan(*args: Any) -> Any:
         gate.wait(30)  # the first scan takes as long as the test wants
         return real_scan(*args)
 
-    monkeypatch.setattr(app_module, "scan", held_scan)
+    monkeypatch.setattr(files_module, "scan", held_scan)
     port = free_port()
     config = load_config(
         ["--path", str(tmp / "logs" / "*.log"), "--es", f"http://127.0.0.1:{free_port()}",

@@ -23,7 +23,7 @@ import pytest_asyncio
 from agents._log import Logger
 from agents.logship import app as app_module
 from agents.logship.config import load_config
-from agents.logship.harvester import Harvester
+from agents.logship.harvester import Harvester, Look
 from agents.logship.registry import FILENAME
 from agents.logship.server import StatusServer
 from agents.testing.aio import until
@@ -126,7 +126,7 @@ async def test_a_failing_registry_saver_fails_logship(
         raise Bug("prune exploded")
 
     def break_the_saver() -> None:
-        r.app._prune = prune  # type: ignore[method-assign]
+        r.app.files.tidy = prune  # type: ignore[method-assign]
 
     assert await shipped_then(r, es, break_the_saver) == 1
     assert_failed_once(r, "registry-saver", "Bug: prune exploded")
@@ -137,20 +137,20 @@ async def test_a_failing_harvester_fails_logship(
     es: StandIn, running: Callable[[], Running], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     r = running()
-    real_examine = Harvester.examine
+    real_look = Harvester.look
 
-    def examine(self: Harvester) -> str:
+    def look(self: Harvester) -> Look:
         if self.position > r.log_file.stat().st_size - 10:
-            raise Bug("examine exploded")
-        return real_examine(self)
+            raise Bug("look exploded")
+        return real_look(self)
 
     def break_the_harvester() -> None:
-        monkeypatch.setattr(Harvester, "examine", examine)
+        monkeypatch.setattr(Harvester, "look", look)
         with r.log_file.open("a") as f:
             f.write("line 20\n")
 
     assert await shipped_then(r, es, break_the_harvester) == 1
-    assert_failed_once(r, "harvester " + str(r.log_file), "Bug: examine exploded")
+    assert_failed_once(r, "harvester " + str(r.log_file), "Bug: look exploded")
     assert r.committed() >= len("".join(f"line {i}\n" for i in range(20)))
 
 
@@ -162,7 +162,7 @@ async def test_a_failing_watcher_callback_fails_logship(
     def on_change(path: str) -> None:
         raise Bug(f"on_change exploded for {path}")
 
-    r.app._on_change = on_change  # type: ignore[method-assign]  # before startup binds it
+    r.app.files.on_change = on_change  # type: ignore[method-assign]  # before startup binds it
 
     def write() -> None:
         with r.log_file.open("a") as f:
