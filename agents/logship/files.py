@@ -2,8 +2,8 @@
 to each, keyed by file identity.
 
 What a look at a file means and what to do about it are pure functions over what the
-look found (`change_of`, `next_step`, `on_scan`, `where_to_start`, `after_finish`),
-tested without files or processes; `FileTable` does the looking and the acting. Filebeat's
+look found (`decide.py`), tested without files or processes; `FileTable` does the looking
+and the acting. Filebeat's
 filestream prospector and Vector's file server are the models: file-system events become
 typed changes (new, grown, renamed, truncated, rewritten, deleted, idle, forgotten), and
 each is decided in one place.
@@ -21,135 +21,32 @@ import os
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
 from agents._aio import wait_event
 from agents._log import Logger
 from agents.logship.checkpoint import Checkpointer
+from agents.logship.decide import (
+    POLL,
+    Change,
+    Idle,
+    Inode,
+    Seen,
+    Step,
+    after_finish,
+    change_of,
+    next_step,
+    on_scan,
+    poll_interval,
+    where_to_start,
+)
 from agents.logship.discovery import scan
 from agents.logship.events import EventBuilder
 from agents.logship.fingerprint import HEAD_LIMIT, fingerprint
-from agents.logship.harvester import INLINE_READ, Harvester, Look
+from agents.logship.harvester import Harvester
 from agents.logship.multiline import Joiner
 from agents.logship.pipeline import Pipeline
 from agents.logship.registry import Entry, file_id, tail_of
-
-POLL = 0.25  # how often a harvester looks at its file without an inotify wake-up...
-IDLE_POLL = 2.0  # ...growing to this while the file stays quiet (inotify still wakes it)
-
-Inode = tuple[int, int]
-# A file closed as inactive, by inode: (size, mtime_ns, bytes left after its last line)
-Idle = tuple[int, int, bool]
-
-
-# --- decisions ---------------------------------------------------------------------------
-
-
-class Change(Enum):
-    """What happened to an open file since it was last read."""
-
-    OK = "ok"  # as it was, perhaps grown
-    TRUNCATED = "truncated"  # shrunk, or rewritten from the start (copytruncate)
-    DELETED = "deleted"  # no link left: read to its end, then forgotten
-    MOVED = "moved"  # its path names another file now, or none (rotated)
-
-
-def change_of(look: Look, position: int) -> Change:
-    """The change a look at a file read up to `position` shows."""
-    if look.rewritten or look.size < position:
-        return Change.TRUNCATED
-    if look.size > 0 and look.size != position and not look.same_start:
-        return Change.TRUNCATED  # copytruncate, then regrown past our position
-    if look.deleted:
-        return Change.DELETED
-    if look.at_path is False:
-        return Change.MOVED
-    return Change.OK
-
-
-class Step(Enum):
-    """What a harvester does after a read and a look."""
-
-    RESTART = "restart"  # truncated: read again from 0
-    CLOSE_GONE = "close gone"  # deleted or rotated away, read to its end and quiet
-    CLOSE_IDLE = "close idle"  # nothing new for close_inactive: give the descriptor back
-    READ_ON = "read on"  # catching up: read again at once
-    WAIT = "wait"  # for the next change (or the poll)
-
-
-def next_step(
-    change: Change,
-    *,
-    read: int,
-    quiet: float,
-    draining: bool,
-    unacknowledged: int,
-    drain_quiet: float,
-    close_inactive: float,
-) -> Step:
-    if change is Change.TRUNCATED:
-        return Step.RESTART
-    if change in (Change.DELETED, Change.MOVED) and not read and quiet >= drain_quiet:
-        return Step.CLOSE_GONE
-    # Not while lines of it are unacknowledged: reopened, it would read them again from
-    # the committed offset, over ranges still in flight.
-    if not read and quiet >= close_inactive and not draining and not unacknowledged:
-        return Step.CLOSE_IDLE
-    if read > INLINE_READ:
-        return Step.READ_ON
-    return Step.WAIT
-
-
-def poll_interval(quiet: float, *, draining: bool) -> float:
-    """How long a harvester waits for an inotify wake-up before it looks at its file: POLL
-    while the file grows or logship drains; then doubling with each second of quiet, up to
-    IDLE_POLL, so an idle pod's files cost a wake-up every 2 s instead of 4 a second each.
-    (The poll is for what inotify misses: network filesystems, a truncation with no write.)"""
-    if draining or quiet < 1.0:
-        return POLL
-    return min(IDLE_POLL, POLL * 2 ** min(int(quiet), 8))
-
-
-class Seen(Enum):
-    """What a scan does with a file it found at a path."""
-
-    SKIP = "skip"  # closed as idle and unchanged since
-    KNOWN = "known"  # open already: its harvester looks at it now
-    NEW = "new"  # open it
-
-
-def on_scan(size: int, mtime_ns: int, idle: Idle | None, *, known: bool, draining: bool) -> Seen:
-    # An idle file with bytes after its last line is opened at drain to ship them.
-    if idle is not None and idle[:2] == (size, mtime_ns) and not (draining and idle[2]):
-        return Seen.SKIP
-    return Seen.KNOWN if known else Seen.NEW
-
-
-Start = Literal["beginning", "end", "resume", "rewritten"]
-
-
-def where_to_start(
-    entry_offset: int | None, size: int, *, tail_ok: bool, start_at_end: bool, first_scan: bool
-) -> Start:
-    """Where to read a file just opened: a file never seen from its beginning (or its end,
-    with --start-at end, for the files there at the first scan); a known one where its
-    commit left off, unless it was truncated or rewritten while logship was away."""
-    if entry_offset is None:
-        return "end" if start_at_end and first_scan else "beginning"
-    if entry_offset > size or not tail_ok:
-        return "rewritten"
-    return "resume"
-
-
-def after_finish(*, deleted: bool, unacknowledged: int) -> Literal["keep", "let go", "forget"]:
-    """A file read to its end after it was rotated away or deleted: keep it while lines of
-    it are unacknowledged; then let go of its descriptor (rotated: its entry stays, so an
-    unchanged file is not read again) or forget it (deleted: nothing of it is left)."""
-    if unacknowledged:
-        return "keep"
-    return "forget" if deleted else "let go"
-
 
 # --- the table ---------------------------------------------------------------------------
 

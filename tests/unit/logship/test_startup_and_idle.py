@@ -46,7 +46,7 @@ def test_good_tls_files_pass_and_the_client_waits_for_first_use(tmp_path: Path) 
 
 
 def test_an_idle_file_is_polled_less_and_less_but_never_while_draining() -> None:
-    from agents.logship.files import IDLE_POLL, POLL, poll_interval
+    from agents.logship.decide import IDLE_POLL, POLL, poll_interval
 
     waits = [poll_interval(q, draining=False) for q in (0.0, 0.9, 1.0, 2.5, 3.0, 60.0, 1e6)]
     assert waits == [POLL, POLL, POLL * 2, POLL * 4, IDLE_POLL, IDLE_POLL, IDLE_POLL]

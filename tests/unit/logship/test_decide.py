@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.logship.files import (
+from agents.logship.decide import (
     INLINE_READ,
     Change,
     Seen,
