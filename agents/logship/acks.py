@@ -18,20 +18,22 @@ from collections import deque
 class FileAcks:
     """One file (one identity and generation): ranges handed out, in order, and acks."""
 
-    __slots__ = ("_acked", "_events", "_ranges", "committed")
+    __slots__ = ("_acked", "_events", "_ranges", "committed", "tail")
 
     def __init__(self, committed: int) -> None:
         self.committed = committed  # everything before this offset is acknowledged
-        # (start, end, events) in file order
-        self._ranges: deque[tuple[int, int, int]] = deque()
+        self.tail: str | None = None  # the hash of the bytes before `committed`, if known
+        # (start, end, events, tail) in file order
+        self._ranges: deque[tuple[int, int, int, str | None]] = deque()
         self._acked: set[int] = set()  # starts of acknowledged ranges not yet committed
         self._events = 0  # events in _ranges
 
-    def sent(self, start: int, end: int, events: int = 1) -> None:
-        """`events` events covering [start, end) entered the pipeline (in file order)."""
+    def sent(self, start: int, end: int, events: int = 1, tail: str | None = None) -> None:
+        """`events` events covering [start, end) entered the pipeline (in file order);
+        `tail` is the hash of the bytes before `end`, when known."""
         if self._ranges and start < self._ranges[-1][1]:
             raise ValueError(f"range {start}-{end} overlaps or precedes the last one")
-        self._ranges.append((start, end, events))
+        self._ranges.append((start, end, events, tail))
         self._events += events
 
     def acked(self, start: int) -> int | None:
@@ -40,10 +42,10 @@ class FileAcks:
         self._acked.add(start)
         moved = False
         while self._ranges and self._ranges[0][0] in self._acked:
-            first, end, events = self._ranges.popleft()
+            first, end, events, tail = self._ranges.popleft()
             self._acked.discard(first)
             self._events -= events
-            self.committed = end
+            self.committed, self.tail = end, tail
             moved = True
         return self.committed if moved else None
 
@@ -66,12 +68,19 @@ class AckTracker:
             acks = self._files[slot] = FileAcks(committed)
         return acks
 
-    def sent(self, key: str, generation: int, start: int, end: int, events: int = 1) -> None:
-        self._files[(key, generation)].sent(start, end, events)
+    def sent(
+        self, key: str, generation: int, start: int, end: int, events: int = 1,
+        tail: str | None = None,
+    ) -> None:  # fmt: skip
+        self._files[(key, generation)].sent(start, end, events, tail)
 
-    def acked(self, key: str, generation: int, start: int) -> int | None:
+    def acked(self, key: str, generation: int, start: int) -> tuple[int, str | None] | None:
+        """The new committed offset and the hash of the bytes before it, when it moved."""
         acks = self._files.get((key, generation))
-        return None if acks is None else acks.acked(start)
+        if acks is None:
+            return None
+        committed = acks.acked(start)
+        return None if committed is None else (committed, acks.tail)
 
     def outstanding(self) -> int:
         return sum(a.outstanding for a in self._files.values())

@@ -339,12 +339,12 @@ class App:
 
     # --- what the pipeline and the status server call ------------------------------------
 
-    def _commit(self, key: str, generation: int, offset: int) -> None:
+    def _commit(self, key: str, generation: int, offset: int, tail: str | None) -> None:
         harvester = self.files.harvesters.get(key)
         if harvester is None:
-            self.checkpoints.commit(key, generation, offset, path=None, fd=-1)
+            self.checkpoints.commit(key, generation, offset, tail, path=None)
         else:
-            self.checkpoints.commit(key, generation, offset, path=harvester.path,
+            self.checkpoints.commit(key, generation, offset, tail, path=harvester.path,
                                     fd=harvester.fd)  # fmt: skip
 
     async def _dead(self, event: Event, result: ItemResult) -> None:

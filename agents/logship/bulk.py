@@ -68,10 +68,11 @@ class Docs:
     its offset (the `_id` ends with them), which is how `source_bytes` knows the documents'
     own size without keeping it per event. `remaining` counts the events not yet stored or
     dead-lettered: the run is acknowledged, as one range of its file, when it reaches 0.
+    `tail` travels with the run to the commit of its end (see registry.tail_of).
     """
 
     __slots__ = ("action_bytes", "body", "cuts", "generation", "index", "key", "path",
-                 "remaining", "starts")  # fmt: skip
+                 "remaining", "starts", "tail")  # fmt: skip
 
     def __init__(
         self,
@@ -94,6 +95,9 @@ class Docs:
         self.starts = array("Q", starts)
         self.action_bytes = action_bytes
         self.remaining = len(entries)
+        # The hash of the file's bytes before `end` (registry.tail_hash), taken when they
+        # were read: committed with `end`, never looked up again. None: not known.
+        self.tail: str | None = None
 
     @classmethod
     def of(cls, event: Event) -> Docs:
@@ -154,6 +158,7 @@ class Docs:
         part.starts = self.starts[lo : hi + 1]
         part.action_bytes = self.action_bytes
         part.remaining = hi - lo
+        part.tail = self.tail if hi == len(self) else None
         return part
 
     def event(self, i: int) -> Event:

@@ -34,17 +34,22 @@ class Checkpointer:
     def __init__(self, registry: Registry, log: Logger) -> None:
         self.registry, self.log = registry, log
 
-    def commit(self, key: str, generation: int, offset: int, *, path: str | None, fd: int) -> None:
-        """Everything of file `key` (in `generation`) before `offset` is acknowledged. `fd`
-        (the open file, or -1) gives the hash of the bytes before it, by which a restart
-        tells whether the file still holds what was shipped."""
+    def commit(
+        self, key: str, generation: int, offset: int, tail: str | None, *, path: str | None,
+        fd: int = -1,
+    ) -> None:  # fmt: skip
+        """Everything of file `key` (in `generation`) before `offset` is acknowledged.
+        `tail`, the hash of the bytes before it, travelled with the events from the read
+        (a restart compares it, to tell whether the file still holds what was shipped);
+        when it is not known, it is read from `fd` (the open file, or -1)."""
         entry = self.registry.get(key)
         if entry is None or entry.generation != generation:
             return  # forgotten or truncated meanwhile: that position means nothing now
-        tail = ""
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                tail = tail_of(fd, offset)
+        if tail is None:
+            tail = ""
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    tail = tail_of(fd, offset)
         self.registry.commit(key, offset, path=path, tail=tail)
 
     def forget(self, key: str) -> None:

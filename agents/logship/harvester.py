@@ -20,14 +20,35 @@ from agents.logship.events import EventBuilder
 from agents.logship.fingerprint import HEAD_LIMIT, FileId, fingerprint, starts_with
 from agents.logship.lines import Line, LineRun, LineSplitter
 from agents.logship.multiline import Joiner
+from agents.logship.registry import TAIL_BYTES, tail_hash
 
 # Below glibc's 128 KiB mmap threshold (see cli.MALLOC_SETTINGS): 256 KiB reads, each a
 # fresh bytes object, left the catch-up's peak RSS ~6 MiB higher for the same CPU.
 READ_SIZE = 120 * 1024
-TAIL = 64  # bytes before the position compared before each read
+TAIL = TAIL_BYTES  # bytes before the position compared before each read
 INLINE_READ = 64 * 1024  # new bytes up to this are read on the event loop
 
 Put = Callable[[Docs], Awaitable[None]]
+
+
+class Window:
+    """A chunk just read, and the TAIL bytes read before it: what the hash of the bytes
+    before an offset inside it (registry.tail_of) is made of, without reading again."""
+
+    __slots__ = ("before", "chunk", "start")
+
+    def __init__(self, before: bytes, chunk: bytes, start: int) -> None:
+        self.before, self.chunk, self.start = before, chunk, start  # chunk's file offset
+
+    def tail_before(self, end: int) -> str | None:
+        """registry.tail_of(fd, end) from what was read; None when it does not reach."""
+        lo = max(0, end - TAIL_BYTES)
+        if lo < self.start - len(self.before) or end > self.start + len(self.chunk):
+            return None  # ends before the window, or after it
+        if lo >= self.start:
+            return tail_hash(self.chunk[lo - self.start : end - self.start])
+        before = self.before[len(self.before) - (self.start - lo) :]
+        return tail_hash(before + self.chunk[: max(0, end - self.start)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +118,7 @@ class Harvester:
             if not chunk:
                 break
             total += len(chunk)
+            window = Window(self._tail, chunk, self.position)
             self._tail = chunk[-TAIL:] if len(chunk) >= TAIL else (self._tail + chunk)[-TAIL:]
             now = time.time()  # the read time: @timestamp of these lines
             for item in self.splitter.feed_runs(chunk):
@@ -108,24 +130,27 @@ class Harvester:
                             now=now, max_bytes=self.max_line_bytes,
                         )  # fmt: skip
                         if docs is not None:
+                            docs.tail = window.tail_before(docs.end)
                             await self._put(docs)
                             continue
-                    await self._lines(item.lines(self.max_line_bytes), now)
+                    await self._lines(item.lines(self.max_line_bytes), now, window)
                 else:
-                    await self._lines([item], now)
+                    await self._lines([item], now, window)
             if len(chunk) < READ_SIZE:
                 break
         if total:
             self.last_growth = self.clock()
         return total
 
-    async def _lines(self, lines: list[Line], now: float) -> None:
+    async def _lines(self, lines: list[Line], now: float, window: Window) -> None:
         if self.joiner is not None:
             self.last_line_at = self.clock()
             lines = [event for line in lines for event in self.joiner.feed(line)]
-        await self._emit(lines, now)
+        await self._emit(lines, now, window)
 
-    async def _emit(self, lines: list[Line], now: float | None = None) -> None:
+    async def _emit(
+        self, lines: list[Line], now: float | None = None, window: Window | None = None
+    ) -> None:
         if not lines:
             return
         now = time.time() if now is None else now
@@ -133,6 +158,8 @@ class Harvester:
             lines, index=self.index_for(now), key=self.key, generation=self.generation,
             path=self.path, flags=self.flags, now=now,
         ):  # fmt: skip
+            if window is not None:
+                docs.tail = window.tail_before(docs.end)
             await self._put(docs)
 
     async def flush_multiline_if_due(self) -> None:

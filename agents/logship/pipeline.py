@@ -59,7 +59,8 @@ class Stats:
         self.es_reachable = True
 
 
-Commit = Callable[[str, int, int], None]  # (file key, generation, committed offset)
+# (file key, generation, committed offset, hash of the bytes before it or None)
+Commit = Callable[[str, int, int, str | None], None]
 DeadLetter = Callable[[Event, ItemResult], Awaitable[None]]
 Part = tuple[Docs, int, int]  # events lo..hi-1 of a run
 READ_AHEAD_BATCHES = 2  # events waiting for a sender, in batches, before put() waits
@@ -128,7 +129,7 @@ class Pipeline:
             await self._space.wait_for(lambda: self._fits(size) and self._room_ahead())
             self._used += size
             self.stats.queue_bytes = self._used
-        self.acks.sent(docs.key, docs.generation, docs.start, docs.end, len(docs))
+        self.acks.sent(docs.key, docs.generation, docs.start, docs.end, len(docs), docs.tail)
         was_empty = not self._pending
         self._pending.append(docs)
         self._pending_events += len(docs)
@@ -342,7 +343,7 @@ class Pipeline:
             return
         committed = self.acks.acked(docs.key, docs.generation, docs.start)
         if committed is not None:
-            self.commit(docs.key, docs.generation, committed)
+            self.commit(docs.key, docs.generation, *committed)
         async with self._space:
             self._used -= docs.size
             self.stats.queue_bytes = self._used

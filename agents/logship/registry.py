@@ -82,12 +82,17 @@ class Entry:
 TAIL_BYTES = 64
 
 
+def tail_hash(data: bytes) -> str:
+    """The hash kept for the bytes before an offset (the TAIL_BYTES bytes, or all there
+    are before it); "" for none (the start of a file)."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest() if data else ""
+
+
 def tail_of(fd: int, offset: int) -> str:
-    """Hash of the (up to) TAIL_BYTES bytes before `offset`; "" at the start of a file."""
+    """Hash of the (up to) TAIL_BYTES bytes before `offset` in the file; "" at its start."""
     if offset <= 0:
         return ""
-    data = os.pread(fd, min(TAIL_BYTES, offset), max(0, offset - TAIL_BYTES))
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
+    return tail_hash(os.pread(fd, min(TAIL_BYTES, offset), max(0, offset - TAIL_BYTES)))
 
 
 class RegistryDamaged(ValueError):

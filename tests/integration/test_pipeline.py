@@ -49,7 +49,7 @@ class Harness:
             **defaults,  # type: ignore[arg-type]
         )
 
-    def _commit(self, key: str, generation: int, offset: int) -> None:
+    def _commit(self, key: str, generation: int, offset: int, tail: str | None) -> None:
         previous = self.commits.get((key, generation), 0)
         assert offset > previous, "commits only move forward"
         self.commits[(key, generation)] = offset

@@ -61,7 +61,7 @@ def test_tracker_keeps_generations_apart() -> None:
     tracker.track("f", 1, 0)  # the file was truncated: offsets start again
     tracker.sent("f", 0, 0, 100)
     tracker.sent("f", 1, 0, 40)
-    assert tracker.acked("f", 1, 0) == 40
+    assert tracker.acked("f", 1, 0) == (40, None)  # no tail was given with the range
     assert tracker.outstanding() == 1
     assert tracker.acked("gone", 0, 0) is None
 
@@ -87,3 +87,12 @@ def test_tracker_counts_events_across_files() -> None:
     assert tracker.outstanding() == 35
     tracker.acked("b", 0, 0)
     assert tracker.outstanding() == 30
+
+
+def test_the_tail_of_the_last_range_committed_comes_with_the_offset() -> None:
+    tracker = AckTracker()
+    tracker.track("f", 0, 0)
+    tracker.sent("f", 0, 0, 10, events=1, tail="t10")
+    tracker.sent("f", 0, 10, 30, events=2, tail="t30")
+    assert tracker.acked("f", 0, 10) is None
+    assert tracker.acked("f", 0, 0) == (30, "t30")

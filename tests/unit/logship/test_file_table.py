@@ -22,7 +22,7 @@ from agents.logship.checkpoint import Checkpointer
 from agents.logship.events import EventBuilder
 from agents.logship.files import FileTable, Phase
 from agents.logship.pipeline import Pipeline
-from agents.logship.registry import Registry
+from agents.logship.registry import TAIL_BYTES, Registry, tail_hash
 from agents.testing.aio import until
 from agents.testing.clock import FakeClock
 from agents.testing.sender import ScriptedSender
@@ -53,10 +53,10 @@ class Rig:
             new_joiner=lambda: None, start=self.supervisor.start, phase=Phase(), clock=self.clock,
         )  # fmt: skip
 
-    def _commit(self, key: str, generation: int, offset: int) -> None:
+    def _commit(self, key: str, generation: int, offset: int, tail: str | None) -> None:
         self.commits.append((key, generation, offset))
         harvester = self.table.harvesters.get(key)
-        self.checkpoints.commit(key, generation, offset, path=harvester and harvester.path,
+        self.checkpoints.commit(key, generation, offset, tail, path=harvester and harvester.path,
                                 fd=harvester.fd if harvester else -1)  # fmt: skip
 
     def messages(self) -> list[str]:
@@ -161,3 +161,26 @@ async def test_the_drain_waits_until_every_file_is_quiet_and_at_its_end(rig: Rig
     assert not rig.table.quiet_at_end()  # at its end, but it just grew
     rig.clock.advance(1.0)
     assert rig.table.quiet_at_end()
+
+
+async def test_the_committed_tail_is_of_the_bytes_read_not_of_the_file_now(rig: Rig) -> None:
+    # The position and the hash of the bytes before it travel with the events: a file
+    # rewritten in place while they were in flight is caught at the next start.
+    app_log = rig.logs / "app.log"
+    original = b"header\n" + b"".join(b"line %03d\n" % i for i in range(20))
+    app_log.write_bytes(original)
+    rig.sender.gate = asyncio.Event()  # answers wait
+    await rig.table.scan()
+    await until(lambda: rig.table.wake_all() or rig.sender.requests, "a request")
+    # Its harvester would notice the rewrite at its next look and read the file again in
+    # a new generation; here the acknowledgement comes first.
+    await rig.supervisor.cancel(list(rig.table.tasks.values()))
+    rewritten = original.replace(b"line 019", b"LINE 019")  # same size, same first line
+    with app_log.open("r+b") as f:
+        f.write(rewritten)
+    rig.sender.gate.set()
+    await until(lambda: not rig.pipeline.unacknowledged, "acknowledged")
+    (entry,) = rig.registry.entries.values()
+    assert entry.offset == len(original)
+    assert entry.tail == tail_hash(original[-TAIL_BYTES:])
+    assert entry.tail != tail_hash(rewritten[-TAIL_BYTES:])

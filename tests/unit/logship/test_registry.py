@@ -153,3 +153,27 @@ def test_a_failed_write_marks_it_dirty_again(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         reg.write(data)
     assert reg.dirty
+
+
+def test_a_window_of_what_was_read_hashes_like_the_file(tmp_path: Path) -> None:
+    import os
+    import random
+
+    from agents.logship.harvester import Window
+    from agents.logship.registry import tail_of
+
+    rng = random.Random(4)
+    data = bytes(rng.randrange(256) for _ in range(1000))
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start, size in [(0, 1000), (0, 10), (30, 200), (64, 100), (500, 500), (990, 10)]:
+            before = data[max(0, start - 64) : start]
+            window = Window(before, data[start : start + size], start)
+            for end in range(start, start + size + 1):
+                assert window.tail_before(end) == tail_of(fd, end), (start, size, end)
+        assert Window(b"", data[500:600], 500).tail_before(520) is None  # not all read here
+        assert Window(data[436:500], data[500:600], 500).tail_before(700) is None
+    finally:
+        os.close(fd)
