@@ -140,6 +140,7 @@ class App:
             flush_interval=cfg.flush_interval,
             max_in_flight=cfg.max_in_flight,
             queue_bytes=cfg.queue_bytes,
+            ledger=self.checkpoints.ledger,
         )
 
     def _new_joiner(self) -> Joiner | None:

@@ -1,15 +1,19 @@
 """The checkpointer: which position of each file is committed, when it is written, and
 when an entry is forgotten.
 
-It owns the registry (positions by file identity, `registry.py`). A position is
-committed when the pipeline says everything before it was acknowledged (stored or
-dead-lettered), never further. The registry is written at most every `SAVE_EVERY` seconds
-when something changed, and at shutdown; a write that fails is said once and then once a
-minute, and its recovery once. The forget policy, so that rotation does not make the
-registry grow forever: a deleted file's entry once it was read to its end and everything
-from it acknowledged (the file table says when: `forget`); an entry whose file is neither
-open, nor at its recorded path, nor seen by the last scan, once it was not updated for
-`FORGET_AFTER`. An entry whose file is still there is never forgotten.
+It owns the registry (positions by file identity, `registry.py`) and the ledger of
+acknowledgements (`acks.py`), which the pipeline fills as events go out and come back: a
+position is committed when everything before it was acknowledged (stored or
+dead-lettered), never further, with the hash of the bytes before it taken at the read.
+
+The registry is written at most every `SAVE_EVERY` seconds when something changed, and at
+shutdown; a write that fails is said once and then once a minute, and its recovery once.
+
+The forget policy, so that rotation does not make the registry grow forever: a deleted
+file's entry once it was read to its end and everything from it acknowledged (the file
+table says when: `forget`); an entry whose file is neither open, nor at its recorded path,
+nor seen by the last scan, once it was not updated for `FORGET_AFTER`. An entry whose file
+is still there is never forgotten.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 
 from agents._log import Logger
+from agents.logship.acks import AckTracker
 from agents.logship.registry import Entry, Registry, tail_of
 
 SAVE_EVERY = 1.0  # registry writes, at most this often (and at shutdown)
@@ -33,6 +38,11 @@ SAY_AGAIN = 60.0  # a registry that cannot be written is said again after this l
 class Checkpointer:
     def __init__(self, registry: Registry, log: Logger) -> None:
         self.registry, self.log = registry, log
+        self.ledger = AckTracker()
+
+    def unacknowledged(self, key: str, generation: int, position: int) -> int:
+        """Events of the file read and not yet committed (tracked from `position` if new)."""
+        return self.ledger.track(key, generation, position).outstanding
 
     def commit(
         self, key: str, generation: int, offset: int, tail: str | None, *, path: str | None,
@@ -52,7 +62,10 @@ class Checkpointer:
                     tail = tail_of(fd, offset)
         self.registry.commit(key, offset, path=path, tail=tail)
 
-    def forget(self, key: str) -> None:
+    def forget(self, key: str, generation: int | None = None) -> None:
+        """The file is done with: its entry (and its ledger of `generation`) go."""
+        if generation is not None:
+            self.ledger.forget(key, generation)
         self.registry.forget(key)
 
     async def run(

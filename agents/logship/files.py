@@ -275,8 +275,7 @@ class FileTable:
         self.by_inode = {k: v for k, v in self.by_inode.items() if v != h.key}
 
     def unacknowledged(self, h: Harvester) -> int:
-        # track() hands back the file's existing ledger: _open() made one for every harvester
-        return self.pipeline.acks.track(h.key, h.generation, h.position).outstanding
+        return self.checkpoints.unacknowledged(h.key, h.generation, h.position)
 
     async def tidy(self) -> None:
         """The files read to their end after a rotation or a deletion: let go or forget
@@ -293,8 +292,7 @@ class FileTable:
                 self._drop(h)
             elif decision == "forget":
                 self._drop(h)
-                self.pipeline.acks.forget(h.key, h.generation)
-                self.checkpoints.forget(h.key)
+                self.checkpoints.forget(h.key, h.generation)
                 self.log.info("file forgotten", path=h.path, file_id=h.key, reason="deleted")
 
     def held(self) -> tuple[set[str], set[Inode]]:

@@ -81,6 +81,7 @@ class Pipeline:
         queue_bytes: int = 64 * 1024 * 1024,
         retry_base: float = RETRY_BASE,
         retry_cap: float = RETRY_CAP,
+        ledger: AckTracker | None = None,
     ) -> None:
         self.sender, self.commit, self.dead_letter, self.log = sender, commit, dead_letter, log
         self.batch_docs, self.batch_bytes = batch_docs, batch_bytes
@@ -90,7 +91,8 @@ class Pipeline:
         # Set (and replaced) when a request is answered: batches waiting out a backoff
         # because Elasticsearch was unreachable go at once, not each on its own timer.
         self._answered = asyncio.Event()
-        self.acks = AckTracker()
+        # Which offsets may be committed: the checkpointer's ledger (a fresh one alone).
+        self.acks = AckTracker() if ledger is None else ledger
         self._pending: deque[Docs] = deque()
         self._pending_from = 0  # events of _pending[0] already taken into a batch
         self._pending_events = 0
