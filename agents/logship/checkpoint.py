@@ -36,8 +36,10 @@ SAY_AGAIN = 60.0  # a registry that cannot be written is said again after this l
 
 
 class Checkpointer:
-    def __init__(self, registry: Registry, log: Logger) -> None:
-        self.registry, self.log = registry, log
+    def __init__(
+        self, registry: Registry, log: Logger, *, wall: Callable[[], float] = time.time
+    ) -> None:
+        self.registry, self.log, self.wall = registry, log, wall
         self.ledger = AckTracker()
 
     def unacknowledged(self, key: str, generation: int, position: int) -> int:
@@ -105,7 +107,7 @@ class Checkpointer:
     ) -> None:
         """Forget the entries not updated for FORGET_AFTER whose file is not open, not
         seen by the last scan, and no longer at its recorded path."""
-        cutoff = time.time() - FORGET_AFTER
+        cutoff = self.wall() - FORGET_AFTER
         candidates = [e for e in self.registry.stale(cutoff)
                       if e.key not in open_keys and (e.dev, e.ino) not in held]  # fmt: skip
         if not candidates:
