@@ -22,7 +22,7 @@ order); `--quick` shrinks every one of them for a smoke test.
    time, VmHWM can). logship runs with --compress and --no-compress; syslog-ng with and
    without compression() if its http() destination has it (3.38, Debian 12's, does not:
    the benchmark says so and compares against plain). Goals: lines/s >= 1.5x syslog-ng's,
-   CPU per line <= 0.5x, peak RSS <= 64 MiB.
+   CPU per line <= 0.5x, peak RSS <= 48 MiB (issue 11: a sidecar runs in every pod).
 2. live: a writer (this process) appends 10,000 lines/s (in about 2,000 write()s a
    second) for 60 s to a file the shipper already follows, each line ending in
    `seq=N ts=<CLOCK_MONOTONIC ns at write()>`, then 2 s more of unstamped lines so that
@@ -34,7 +34,9 @@ order); `--quick` shrinks every one of them for a smoke test.
    them all and 5 s more have passed, nothing is written for 60 s, and CPU = the growth of
    utime+stime in /proc/PID/stat (all threads; 10 ms ticks) over those 60 s, as % of one
    core. Goal: <= 1%. Context switches per second (all threads) are reported too: a
-   wake-up count that the 10 ms ticks cannot see.
+   wake-up count that the 10 ms ticks cannot see. Idle RSS = VmRSS at the end of those
+   60 s: what a pod pays for its sidecar all day. Goal: <= 30 MiB (issue 11);
+   benchmarks/memory_breakdown.py says where it goes (imports, threads, heap).
 4. drain (a co-located sidecar's shutdown): a shipper follows a file the app writes at
    1,000 lines/s for 5 s; right after the write() of the app's last line the shipper gets
    SIGTERM. Exit time = from that write() to the shipper's exit (a pidfd, not a poll);
@@ -85,11 +87,15 @@ download` and unpacked with `dpkg -x` into a cache directory (default
 ~/.cache/pod-agents-bench/syslog-ng; see benchmarks/_syslog_ng.py). If that fails,
 logship runs alone and the reason is printed.
 
-Goals are printed as PASS/MISS, not asserted. Every child has a timeout, dies with this
+Goals are printed as PASS/MISS, not asserted. `--baseline FILE` (the --json of an earlier
+run, e.g. before a change) adds a table of logship's figures then and now, each also as a
+ratio to syslog-ng's in its own run, which cancels some of the machine's noise: "no worse
+than before" is read there. Every child has a timeout, dies with this
 process (PR_SET_PDEATHSIG) and is killed at the end. Nothing is written to the source
 tree. Linux only.
 
 Usage: .venv/bin/python benchmarks/logship_bench.py [--quick] [--scenarios LIST] [--json FILE]
+       [--baseline FILE]
        (default about 25 min on 2 cores, the outage alone 13-16; --quick about 3 min,
        `--quick --scenarios outage` 1.5)
 """
@@ -143,7 +149,9 @@ TABLE = ["scenario", "logship", "syslog-ng", "ratio", "goal", "result"]
 
 GOAL_RATE_RATIO = 1.5
 GOAL_CPU_RATIO = 0.5
-GOAL_RSS_MIB = 64.0
+GOAL_RSS_MIB = 64.0  # live
+GOAL_CATCHUP_RSS_MIB = 48.0  # issue 11 (was 64)
+GOAL_IDLE_RSS_MIB = 30.0  # issue 11
 GOAL_P50_MS = 100.0
 GOAL_P99_MS = 300.0
 GOAL_IDLE_CPU_PCT = 1.0
@@ -872,6 +880,73 @@ def _row(scenario: str, ours: str, theirs: str, r: float | None, goal: str, ok: 
             "goal": goal, "result": verdict(ok) if judged else ""}  # fmt: skip
 
 
+BASELINE_TABLE = ["figure", "before", "now", "now/before", "before vs syslog-ng",
+                  "now vs syslog-ng", "verdict"]  # fmt: skip
+
+
+def headline(doc: dict) -> dict[str, tuple[float | None, float | None, bool]]:
+    """A run's (or its --json's) headline figures: {name: (logship, syslog-ng, higher is
+    better)}; medians of the catch-up runs, their largest peak RSS."""
+
+    def catchup(key: str, field: str, pick: str = "median") -> float | None:
+        vals = [r[field] for r in doc.get("catchup", {}).get(key, []) if r.get(field) is not None]
+        if not vals:
+            return None
+        return median(vals) if pick == "median" else max(vals)
+
+    def idle(key: str, field: str) -> float | None:
+        r = doc.get("idle", {}).get(key) or {}
+        return None if "failure" in r else r.get(field)
+
+    def mib(kib: float | None) -> float | None:
+        return None if kib is None else kib / 1024
+
+    out: dict[str, tuple[float | None, float | None, bool]] = {}
+    for label, ours in (("gzip on", "logship --compress"), ("gzip off", "logship --no-compress")):
+        gzip = label == "gzip on" and doc.get("catchup", {}).get("syslog-ng gzip")
+        theirs = "syslog-ng gzip" if gzip else "syslog-ng"
+        for figure, field, pick, higher in (
+            ("lines/s", "lines_per_s", "median", True),
+            ("CPU us/line", "cpu_us_per_line", "median", False),
+            ("peak RSS MiB", "peak_rss_kib", "max", False),
+        ):
+            a, c = catchup(ours, field, pick), catchup(theirs, field, pick)
+            if field == "peak_rss_kib":
+                a, c = mib(a), mib(c)
+            out[f"catch-up {figure}, {label}"] = (a, c, higher)
+    out["idle RSS MiB"] = (mib(idle("logship --compress", "rss_kib")),
+                           mib(idle("syslog-ng", "rss_kib")), False)  # fmt: skip
+    out["idle CPU, % of one core"] = (idle("logship --compress", "cpu_core_pct"),
+                                      idle("syslog-ng", "cpu_core_pct"), False)  # fmt: skip
+    return out
+
+
+def baseline_rows(before: dict, now: dict) -> list[dict]:
+    """logship's headline figures in an earlier run's --json and in this run, side by side,
+    each also as a ratio to syslog-ng in its own run. `better`/`worse`: a move of more than
+    5% (single runs swing more than that), judged on the ratio to syslog-ng for the
+    catch-up rate and CPU (which follow the machine's load, as syslog-ng's do), on the
+    figure itself for memory and idle CPU."""
+    old, new = headline(before), headline(now)
+    rows = []
+    for name, (a_new, c_new, higher) in new.items():
+        a_old, c_old, _ = old.get(name, (None, None, higher))
+        if a_new is None and c_new is None:
+            continue  # not measured in this run
+        spec = ",.0f" if "lines/s" in name else ".1f" if "MiB" in name else ".2f"
+        r_old, r_new = ratio(a_old, c_old), ratio(a_new, c_new)
+        load_bound = "lines/s" in name or "us/line" in name
+        moved = ratio(r_new, r_old) if load_bound and r_old and r_new else ratio(a_new, a_old)
+        word = ""
+        if moved is not None and abs(moved - 1) > 0.05:
+            word = " better" if (moved > 1) == higher else " worse"
+        rows.append({"figure": name, "before": fmt(a_old, spec), "now": fmt(a_new, spec),
+                     "now/before": fmt_ratio(ratio(a_new, a_old)),
+                     "before vs syslog-ng": fmt_ratio(r_old),
+                     "now vs syslog-ng": fmt_ratio(r_new), "verdict": word.strip()})  # fmt: skip
+    return rows
+
+
 def catchup_rows(results: dict[str, list[dict]], sng: SyslogNg | None) -> list[dict]:
     def vals(key: str | None, field: str) -> list[float]:
         return [r[field] for r in results.get(key or "", []) if r.get(field) is not None]
@@ -902,8 +977,8 @@ def catchup_rows(results: dict[str, list[dict]], sng: SyslogNg | None) -> list[d
         c = max(c_all) / 1024 if c_all else None
         rows.append(_row(f"catch-up peak RSS MiB, {label} (max)", fmt(a, ".1f"),
                          fmt(c, ".1f") + (mark if c is not None else ""), ratio(a, c),
-                         f"<= {GOAL_RSS_MIB:.0f} MiB",
-                         None if a is None else a <= GOAL_RSS_MIB))  # fmt: skip
+                         f"<= {GOAL_CATCHUP_RSS_MIB:.0f} MiB",
+                         None if a is None else a <= GOAL_CATCHUP_RSS_MIB))  # fmt: skip
     return rows
 
 
@@ -933,13 +1008,21 @@ def idle_rows(idle: dict[str, dict], files: int, seconds: float) -> list[dict]:
     a = None if "failure" in ours else ours.get("cpu_core_pct")
     c = None if "failure" in theirs else theirs.get("cpu_core_pct")
     a_sw, c_sw = ours.get("switches_per_s"), theirs.get("switches_per_s")
+    a_rss, c_rss = _idle_rss_mib(ours), _idle_rss_mib(theirs)
     return [
         _row(f"idle CPU, % of one core ({files} files, {seconds:.0f} s)", fmt(a, ".2f"),
              fmt(c, ".2f"), ratio(a, c), f"<= {GOAL_IDLE_CPU_PCT:g}%",
              None if a is None else a <= GOAL_IDLE_CPU_PCT),
         _row("idle context switches/s", fmt(a_sw, ".0f"), fmt(c_sw, ".0f"), ratio(a_sw, c_sw),
              "(no goal)", None, judged=False),
+        _row(f"idle RSS MiB ({files} files shipped, end of idle)", fmt(a_rss, ".1f"),
+             fmt(c_rss, ".1f"), ratio(a_rss, c_rss), f"<= {GOAL_IDLE_RSS_MIB:.0f} MiB",
+             None if a_rss is None else a_rss <= GOAL_IDLE_RSS_MIB),
     ]  # fmt: skip
+
+
+def _idle_rss_mib(r: dict) -> float | None:
+    return None if "failure" in r or not r.get("rss_kib") else r["rss_kib"] / 1024
 
 
 def _stored(runs: list[dict]) -> str:
@@ -1065,6 +1148,9 @@ def main(argv: list[str] | None = None) -> int:
         help="logship's outage run starts this long after syslog-ng's (default 120; --quick 20)",
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--baseline", metavar="FILE",
+                        help="the --json of an earlier run: its logship figures beside this "
+                        "run's")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1, help="seed for the log text")
     parser.add_argument(
         "--run-timeout", type=float, default=240.0, help="limit for one catch-up run (s)"
@@ -1127,6 +1213,12 @@ def main(argv: list[str] | None = None) -> int:
             or plan["drain_runs"] < 1 or args.drain_rate < 1 or plan["drain_seconds"] <= 0
             or out["seconds"] <= 0 or out["rate"] < 1 or out["stagger"] < 0):  # fmt: skip
         parser.error("counts, rates and durations must be positive (--lines >= 1000)")
+    if args.baseline:
+        try:
+            with open(args.baseline) as fh:
+                args.baseline_doc = json.load(fh)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--baseline: cannot read {args.baseline}: {exc}")
     if not os.access(LOGSHIP, os.X_OK):
         print(f"not found or not executable: {LOGSHIP}", file=sys.stderr)
         return 2
@@ -1317,6 +1409,10 @@ def bench(args: argparse.Namespace, plan: dict, tmp: str) -> int:
     print()
     if rows:
         print_table(rows, TABLE)
+    if args.baseline:
+        where = args.baseline_doc.get("logship_source", "?")
+        print(f"\nlogship before ({args.baseline}, {where}) and now ({source_state()}):")
+        print_table(baseline_rows(args.baseline_doc, res), BASELINE_TABLE)
     print_details(res, scenarios)
     if "waitfor" in scenarios:
         print_waitfor(res["waitfor"])
