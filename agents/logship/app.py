@@ -26,7 +26,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -55,8 +55,18 @@ class App:
     here, so no blocking I/O runs in the loop at start), then `run()`: `startup()` →
     `serve()` until a signal or a failure → `drain()` → `shutdown()`."""
 
-    def __init__(self, config: Any, log: Logger, env: Mapping[str, str] | None = None) -> None:
-        self.config, self.log = config, log
+    def __init__(
+        self,
+        config: Any,
+        log: Logger,
+        env: Mapping[str, str] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        watcher: type[Watcher] = Watcher,
+    ) -> None:
+        """`clock` (for quiet windows and the drain's deadline) and `watcher` (the file
+        watcher's class) are seams for tests; the defaults are what logship runs with."""
+        self.config, self.log, self.clock, self._watcher = config, log, clock, watcher
         self.env = os.environ if env is None else env
         self.registry = Registry(config.data_dir)
         self.checkpoints = Checkpointer(self.registry, log)
@@ -75,7 +85,7 @@ class App:
         self.files = FileTable(
             config, log=log, checkpoints=self.checkpoints, pipeline=self.pipeline,
             builder=self.builder, index_for=self._index_for, new_joiner=self._new_joiner,
-            start=self.supervisor.start, phase=self.phase,
+            start=self.supervisor.start, phase=self.phase, clock=clock,
         )  # fmt: skip
         for warning in self.registry.load():
             self.log.warning("registry", error=warning)
@@ -212,10 +222,11 @@ class App:
                                        alive=lambda: self.alive, metrics=self._metrics)  # fmt: skip
             listening = self.supervisor.start("status-server", self._listen(self.server))
         guard = self.supervisor.guard
-        self.watcher = Watcher(self.config.paths, guard("watcher", self.files.on_change), loop,
-                               overflow=guard("watcher", self._look_everywhere),
-                               backend=self.config.watch,
-                               on_error=partial(self.supervisor.fail, "watcher"))  # fmt: skip
+        self.watcher = self._watcher(
+            self.config.paths, guard("watcher", self.files.on_change), loop,
+            overflow=guard("watcher", self._look_everywhere), backend=self.config.watch,
+            on_error=partial(self.supervisor.fail, "watcher"),
+        )  # fmt: skip
         self.supervisor.start("pipeline", self._ship())
         self.supervisor.start(
             "registry-saver", self.checkpoints.run(lambda: self.files.tidy(), self.files.held)
@@ -268,16 +279,14 @@ class App:
         started = self.drain_started
         deadline = started + cfg.drain_timeout
         events_before = self.pipeline.stats.events_in
-        while time.monotonic() < deadline and not self.phase.stop_now:
+        while self.clock() < deadline and not self.phase.stop_now:
             await self.files.scan()  # files created during shutdown count too
             if self.files.quiet_at_end():
                 break
             await asyncio.sleep(0.05)
-        await self.files.read_to_the_end(deadline - time.monotonic(), self._stopping)
+        await self.files.read_to_the_end(deadline - self.clock(), self._stopping)
         self.pipeline.flush()
-        while (
-            self.pipeline.unacknowledged and time.monotonic() < deadline and not self.phase.stop_now
-        ):
+        while self.pipeline.unacknowledged and self.clock() < deadline and not self.phase.stop_now:
             self.pipeline.flush()
             await asyncio.sleep(0.02)
         if not self.alive:
@@ -285,7 +294,7 @@ class App:
         left = self.pipeline.unacknowledged
         fields = {
             "events_during_drain": self.pipeline.stats.events_in - events_before,
-            "duration": round(time.monotonic() - started, 3),
+            "duration": round(self.clock() - started, 3),
             "unacknowledged": left,
         }
         if left:
@@ -324,7 +333,7 @@ class App:
         self._signals += 1
         if self._signals == 1:
             self.phase.draining = True
-            self.drain_started = time.monotonic()
+            self.drain_started = self.clock()
             self.log.info("draining", signal=signal.Signals(signum).name)
             self._leave.set()
         else:

@@ -23,7 +23,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from agents._aio import wait_event
 from agents._log import Logger
@@ -38,11 +37,7 @@ from agents.logship.output.answers import (
     ask,
     error_reason,
 )
-from agents.logship.output.elasticsearch import Answer
-
-
-class Sender(Protocol):
-    async def send(self, body: bytes | list[bytes | memoryview]) -> Answer: ...
+from agents.logship.output.elasticsearch import Sender
 
 
 class Stats:

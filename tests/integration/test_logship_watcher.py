@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -64,21 +62,19 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 @pytest.mark.parametrize("backend", ["inotify", "watchdog", "poll"])
 async def test_writes_are_noticed_from_the_start_on_either_watcher(
-    es: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+    es: StandIn, tmp_path: Path, backend: str
 ) -> None:
     log_file = tmp_path / "app.log"
     log_file.write_text("first\n")
     stream = io.StringIO()
     log = Logger("logship", json_lines=True, stream=stream)
-    monkeypatch.setattr(app_module, "Watcher", eager(backend))
-    saved = threading.excepthook, sys.unraisablehook, logging.getLogger().handlers[:]
-    route_stray_errors(log)  # as the command does: a thread's exception becomes an event
+    undo = route_stray_errors(log)  # as the command does: a thread's exception becomes an event
     try:
         argv = ["--path", str(log_file), "--es", es.url, "--data-dir", str(tmp_path / "data")]
         argv += ["--http-port", "0", "--flush-interval", "50ms", "--drain-quiet", "200ms"]
         argv += ["--watch", backend]
         config = load_config(argv, {})
-        app = app_module.App(config, log)
+        app = app_module.App(config, log, watcher=eager(backend))
         running = asyncio.create_task(app.run())
         await until(lambda: es.count() == 1, "the first line")
         assert (app.watcher.inotify is not None) == (backend == "inotify")
@@ -91,7 +87,7 @@ async def test_writes_are_noticed_from_the_start_on_either_watcher(
         app.handle_signal(15)
         assert await asyncio.wait_for(running, 30) == 0
     finally:
-        threading.excepthook, sys.unraisablehook, logging.getLogger().handlers[:] = saved
+        undo()
     events = [json.loads(line) for line in stream.getvalue().splitlines()]
     errors = [e for e in events if e["log.level"] == "error"]
     assert not errors, errors

@@ -17,13 +17,12 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Protocol
 
 from agents._log import Logger
 from agents.logship.bulk import Event, ItemResult, Verdict, build_body, classify_response
 from agents.logship.events import iso
 from agents.logship.output.answers import RETRY_BASE, RETRY_CAP, Kind, Reply, Retry, ask
-from agents.logship.output.elasticsearch import Answer
+from agents.logship.output.elasticsearch import Sender
 
 FILENAME = "dead-letter.ndjson"
 
@@ -77,10 +76,6 @@ def wrap(event: Event, result: ItemResult, index: str, now: float) -> Event:
     }
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     return Event(event.key, event.generation, event.offset, event.end, index, body, event.path)
-
-
-class Sender(Protocol):
-    async def send(self, body: bytes) -> Answer: ...
 
 
 class DeadLetterIndex:

@@ -16,7 +16,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agents import __version__
 from agents._options import OptionError
@@ -35,6 +35,14 @@ class SendFailed(Exception):
 class Answer:
     status: int
     body: Any
+
+
+class Sender(Protocol):
+    """The one seam between logship and Elasticsearch: one bulk request, its answer (or
+    SendFailed when there was none). `ElasticsearchSender` is the real one;
+    `agents.testing.sender.ScriptedSender` plays a script."""
+
+    async def send(self, body: bytes | list[bytes | memoryview]) -> Answer: ...
 
 
 def _read_secret(path: Path | None, what: str) -> str | None:
