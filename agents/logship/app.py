@@ -90,14 +90,6 @@ class App:
         for warning in self.registry.load():
             self.log.warning("registry", error=warning)
 
-    @property
-    def draining(self) -> bool:
-        return self.phase.draining
-
-    @property
-    def stop_now(self) -> bool:
-        return self.phase.stop_now
-
     # --- the build step -------------------------------------------------------------------
 
     def _build(self) -> None:
