@@ -42,11 +42,26 @@ def tune_malloc() -> None:
                 mallopt(parameter, value)
 
 
+def log_format_before_config(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The --log-format asked for (flag, then LOGSHIP_LOG_FORMAT), for errors said before a
+    Config exists; "json" when none (or a bad one) is given."""
+    from agents._options import pick
+
+    given: str | None = None
+    for i, arg in enumerate(argv):
+        if arg == "--log-format" and i + 1 < len(argv):
+            given = argv[i + 1]
+        elif arg.startswith("--log-format="):
+            given = arg.split("=", 1)[1]
+    picked = pick(given, flag="--log-format", env=env, variable="LOGSHIP_LOG_FORMAT")
+    return "text" if picked is not None and str(picked[0]).strip() == "text" else "json"
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     tune_malloc()
     argv = sys.argv[1:] if argv is None else list(argv)
     env = os.environ if env is None else env
-    json_lines = env.get("LOGSHIP_LOG_FORMAT", "json") != "text" and "text" not in argv
+    json_lines = log_format_before_config(argv, env) != "text"
     from agents.logship.config import load_config
 
     try:

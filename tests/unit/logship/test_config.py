@@ -214,3 +214,24 @@ def test_parse_size(text: str, size: int) -> None:
 def test_booleans_can_be_switched_off_on_the_command_line() -> None:
     assert load_config([*BASE, "--no-compress"], {}).compress is False
     assert load_config([*BASE, "--no-compress"], {"LOGSHIP_COMPRESS": "true"}).compress is False
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, "json"),
+        (["--log-format", "text"], {}, "text"),
+        (["--log-format=text"], {}, "text"),
+        ([], {"LOGSHIP_LOG_FORMAT": "text"}, "text"),
+        (["--log-format", "json"], {"LOGSHIP_LOG_FORMAT": "text"}, "json"),  # flag wins
+        ([], {"LOGSHIP_LOG_FORMAT": "  "}, "json"),  # blank: unset
+        (["--path", "text"], {}, "json"),  # "text" as another option's value
+        (["--log-format"], {}, "json"),  # no value: the parser will say so, in JSON
+    ],
+)
+def test_the_format_of_errors_said_before_the_config_exists(
+    argv: list[str], env: dict[str, str], expected: str
+) -> None:
+    from agents.logship.cli import log_format_before_config
+
+    assert log_format_before_config(argv, env) == expected
