@@ -7,9 +7,10 @@ latency, dropped connections, 413) from Python or over HTTP under `/_standin/`. 
 a process with `python -m agents.testing.elasticsearch --port 9200`.
 
 The parsing and item rules are pure functions and a synchronous `Store`, so they can be
-tested without a socket; the server only moves bytes and applies faults: `server` owns the
-lifecycle and the Python API, `middleware` records requests and applies faults,
-`endpoints` answer the REST API, `control` takes orders under `/_standin/`.
+tested without a socket: `store` holds the `model` (indices, data streams) and applies the
+`templates` and the bulk `items` rules. The server only moves bytes and applies faults:
+`server` owns the lifecycle and the Python API, `middleware` records requests and applies
+faults, `endpoints` answer the REST API, `control` takes orders under `/_standin/`.
 """
 
 from agents.testing.elasticsearch.bulk import ACTIONS, BodyTooLarge, BulkOp, decode_body, parse_bulk
@@ -21,6 +22,7 @@ from agents.testing.elasticsearch.defaults import (
 )
 from agents.testing.elasticsearch.errors import EsError, version_tuple
 from agents.testing.elasticsearch.faults import PROXY_STATUSES, Faults, Rule, request_error
+from agents.testing.elasticsearch.items import SHARDS, merge_doc
 from agents.testing.elasticsearch.mapping import (
     IndexMapping,
     check_document,
@@ -32,20 +34,12 @@ from agents.testing.elasticsearch.media import (
     check_media_types,
     compat_version,
 )
+from agents.testing.elasticsearch.model import DataStream, Doc, Index, index_name_problem
 from agents.testing.elasticsearch.query import filter_path, parse_time, query_matches
 from agents.testing.elasticsearch.server import StandIn
-from agents.testing.elasticsearch.store import (
-    BUILTIN_LOGS_TEMPLATE,
-    SHARDS,
-    DataStream,
-    Doc,
-    Index,
-    ItemFault,
-    Store,
-    index_name_problem,
-    merge_doc,
-)
+from agents.testing.elasticsearch.store import ItemFault, Store
 from agents.testing.elasticsearch.strict_json import loads_strict
+from agents.testing.elasticsearch.templates import BUILTIN_LOGS_TEMPLATE
 from agents.testing.elasticsearch.wire import Handler, RecordedRequest
 
 __all__ = [

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from agents.testing.elasticsearch.bulk import parse_bulk
 from agents.testing.elasticsearch.errors import EsError
+from agents.testing.elasticsearch.model import Doc
 from agents.testing.elasticsearch.query import _field_value, query_matches
-from agents.testing.elasticsearch.store import Doc
 from agents.testing.elasticsearch.strict_json import _text
 from agents.testing.elasticsearch.wire import BODY, RECORD, json_body, reply, shards
 

@@ -8,7 +8,7 @@ import fnmatch
 from aiohttp import web
 
 from agents.testing.elasticsearch.errors import EsError, _illegal
-from agents.testing.elasticsearch.store import _not_found
+from agents.testing.elasticsearch.model import _not_found
 from agents.testing.elasticsearch.wire import json_body, reply
 
 TYPE_CHECKING = False
