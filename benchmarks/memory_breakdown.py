@@ -8,17 +8,19 @@ Four parts, each in fresh child processes (so nothing here is counted), about 40
    `agents.logship.cli.MALLOC_SETTINGS` names), and reads VmRSS, RssAnon and RssFile from
    /proc/self/status after each step: the interpreter alone; ssl (asyncio imports it,
    and with it OpenSSL); asyncio; logship's start-up (cli, config); the rest of its core
-   (agents.logship.app); a running event loop; aiohttp and elastic_transport (imported
-   together after the first scan, by `ElasticsearchSender.warm`: aiohttp's import makes
-   two SSL contexts loaded with the system's CA bundle); isal (gzip, --compress); the
+   (agents.logship.app); a running event loop; where the sender is the official
+   transport, aiohttp and elastic_transport (imported after the first scan, by
+   `ElasticsearchSender.warm`; aiohttp's import makes two SSL contexts loaded with the
+   system's CA bundle); the sender made and warmed; isal (gzip, --compress); the
    executor's threads after doing logship's kind of work (120 KiB preads and a gzip of a
-   1 MiB bulk body each). Then, beyond the idle default, one row each: aiohttp.web
-   (--http-port), yaml (--config), watchdog (--watch watchdog, or no inotify).
-2. aiohttp's two default SSL contexts: aiohttp imported in fresh interpreters (ssl and
-   asyncio first), as it is and with `SSLContext.set_default_verify_paths` made a no-op,
-   3 times each: the difference of the medians is what loading the system's CA bundle
-   into those two contexts costs. (logship never uses them: the transport passes a
-   context of its own for every https:// node.)
+   1 MiB bulk body each). Then, beyond the idle default, one row each: the status server
+   listening (--http-port), yaml (--config), watchdog (--watch watchdog, or no inotify).
+2. aiohttp's two default SSL contexts (where logship imports aiohttp): aiohttp imported
+   in fresh interpreters (ssl and asyncio first), as it is and with
+   `SSLContext.set_default_verify_paths` made a no-op, 3 times each: the difference of
+   the medians is what loading the system's CA bundle into those two contexts costs.
+   (logship never uses them: the transport passes a context of its own for every
+   https:// node.)
 3. By package: a second child imports the same with an import hook that charges each
    module the RSS growth while its body ran, less its own nested imports; summed by
    top-level package. Page-granular and approximate (a module that happens to fault in a
@@ -90,13 +92,18 @@ loop = asyncio.new_event_loop()
 asyncio.set_event_loop(loop)
 loop.run_until_complete(asyncio.sleep(0))
 say("event loop", "a running asyncio loop", t)
+from agents.logship.output import elasticsearch as es
+if hasattr(es, "_import_transport"):  # the official transport, on aiohttp
+    t = time.perf_counter()
+    import aiohttp
+    say("aiohttp", "client; its import makes 2 SSL contexts with the CA bundle", t)
+    t = time.perf_counter()
+    es._import_transport()
+    say("elastic_transport", "AsyncTransport (urllib3, email, http.client come along)", t)
 t = time.perf_counter()
-import aiohttp
-say("aiohttp", "client; its import makes 2 SSL contexts with the CA bundle", t)
-t = time.perf_counter()
-from agents.logship.output.elasticsearch import _import_transport
-_import_transport()
-say("elastic_transport", "AsyncTransport (urllib3, email, http.client come along)", t)
+sender = es.ElasticsearchSender({"hosts": ["http://127.0.0.1:9"], "http_compress": True})
+loop.run_until_complete(sender.warm())
+say("sender", "ElasticsearchSender made and warmed (what it imports ahead)", t)
 t = time.perf_counter()
 from agents.logship.output.elasticsearch import deflater, gzip_body
 deflater()
@@ -115,8 +122,12 @@ async def busy():
     await asyncio.gather(*(loop.run_in_executor(pool, work, i) for i in range(workers * 3)))
 loop.run_until_complete(busy())
 say("executor threads", f"asyncio's default: min(32, cpus + 4) = {workers} threads, after work", t)
-for name, note in (("aiohttp.web", "only with --http-port (status server)"),
-                   ("yaml", "only with --config"),
+t = time.perf_counter()
+from agents.logship.server import StatusServer
+server = StatusServer("127.0.0.1", 0, ready=lambda: True, metrics=lambda: "")
+loop.run_until_complete(server.setup())
+say("status server", "only with --http-port: StatusServer listening", t)
+for name, note in (("yaml", "only with --config"),
                    ("watchdog.observers", "only with --watch watchdog, or without inotify")):
     t = time.perf_counter()
     __import__(name)
@@ -177,9 +188,10 @@ class Finder(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Finder())
 import agents.logship.config, agents.logship.app
-from agents.logship.output.elasticsearch import _import_transport, deflater
-_import_transport()
-deflater()
+from agents.logship.output import elasticsearch as es
+if hasattr(es, "_import_transport"):
+    es._import_transport()
+es.deflater()
 print(json.dumps(own))
 """
 
@@ -281,10 +293,12 @@ def main(argv: list[str] | None = None) -> int:
         run_child("import agents.logship.app, aiohttp.web, yaml, watchdog.observers, isal", env)
         steps = [json.loads(line) for line in run_child(LADDER, env | tuned).splitlines()]
         own = json.loads(run_child(BY_PACKAGE, env | tuned))
-        contexts = {how: sorted(int(run_child(AIOHTTP_CONTEXTS, env | tuned, how))
-                                for _ in range(3))[1]
-                    for how in ("with", "without")}  # fmt: skip
-        context_bytes = contexts["with"] - contexts["without"]
+        contexts = {}
+        if any(s["step"] == "aiohttp" for s in steps):  # logship sends through aiohttp
+            contexts = {how: sorted(int(run_child(AIOHTTP_CONTEXTS, env | tuned, how))
+                                    for _ in range(3))[1]
+                        for how in ("with", "without")}  # fmt: skip
+        context_bytes = contexts["with"] - contexts["without"] if contexts else None
         sink = Sink(os.path.join(tmp, "sink.log"), env)
         try:
             idle_run(tmp, env, sink, 1, 1000, "warm")  # page cache, .pyc: not counted
@@ -315,9 +329,12 @@ def main(argv: list[str] | None = None) -> int:
                   "with its defaults has loaded)")  # fmt: skip
             print("beyond the defaults:")
         prev = s
-    print(f"\n2. of aiohttp's row: its two default SSL contexts with the CA bundle "
-          f"{context_bytes / 2**20:.1f} MiB (aiohttp alone {contexts['with'] / 2**20:.1f}, "
-          f"without the bundle {contexts['without'] / 2**20:.1f})")  # fmt: skip
+    if context_bytes is None:
+        print("\n2. (logship does not import aiohttp: no default SSL contexts to measure)")
+    else:
+        print(f"\n2. of aiohttp's row: its two default SSL contexts with the CA bundle "
+              f"{context_bytes / 2**20:.1f} MiB (aiohttp alone {contexts['with'] / 2**20:.1f}, "
+              f"without the bundle {contexts['without'] / 2**20:.1f})")  # fmt: skip
 
     print("\n3. RSS charged to each top-level package while its modules ran (MiB)\n")
     packages: dict[str, int] = {}
