@@ -85,9 +85,15 @@ def test_json_field_expectation_like_elasticsearch_health(server: HttpServer) ->
     server.json("/_cluster/health", {"cluster_name": "c", "status": "red"})
     target = f"{server.url}/_cluster/health#json=status:green,yellow"
     proc = start_waitfor("--timeout", "10s", "--interval", "50ms", target)
-    time.sleep(0.5)
+    # The cluster turns yellow once waitfor has seen it red (a loaded machine may take
+    # over a second to start waitfor: a fixed sleep raced with it).
+    assert proc.stderr is not None
+    early = [proc.stderr.readline()]
+    while "not ready" not in early[-1] and early[-1]:
+        early.append(proc.stderr.readline())
     server.json("/_cluster/health", {"cluster_name": "c", "status": "yellow"})
-    _, stderr = proc.communicate(timeout=10)
+    _, rest = proc.communicate(timeout=10)
+    stderr = "".join(early) + rest
     assert proc.returncode == 0, stderr
     assert 'JSON field status is \\"red\\", expected green or yellow' in stderr
 
