@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import time
@@ -201,14 +200,9 @@ class App:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.handle_signal, signum)
             self._undo.callback(loop.remove_signal_handler, signum)
-        # The transport logs every dead-node timeout itself: our own lines say it once.
-        transport_log = logging.getLogger("elastic_transport")
-        self._undo.callback(transport_log.setLevel, transport_log.level)
-        transport_log.setLevel(logging.CRITICAL)
         listening: asyncio.Task[None] | None = None
         if self.config.http_port:
-            # /healthz answers during a long first scan; /readyz once it is done. The
-            # server's imports run in a thread meanwhile, as does the client's (_ship).
+            # /healthz answers during a long first scan; /readyz once it is done.
             self.server = StatusServer(self.config.http_host, self.config.http_port,
                                        ready=lambda: self.ready and self.alive,
                                        alive=lambda: self.alive, metrics=self._metrics)  # fmt: skip
@@ -309,10 +303,9 @@ class App:
         self._undo.close()
 
     async def _ship(self) -> None:
-        """Import the client (in a thread), install the index template, if any; then run
-        the pipeline."""
+        """Install the index template, if any, once the first scan has opened the files;
+        then run the pipeline."""
         await self._opened.wait()  # the GIL goes to opening the files first
-        await self.sender.warm()
         if self.template is not None:
             try:
                 await install_template(self.sender, self.template, self.log)

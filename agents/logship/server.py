@@ -1,4 +1,4 @@
-"""/healthz, /readyz and /metrics on aiohttp's runner: set up, serve, clean up.
+"""/healthz, /readyz and /metrics: set up, serve, clean up.
 
 /readyz answers 200 once logship watches its paths, so a native sidecar's startupProbe
 holds the app back until no startup line can be missed. Both /healthz and /readyz
@@ -9,13 +9,10 @@ secrets, no file contents.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from agents.logship.pipeline import Stats
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 
 def render_metrics(stats: Stats, lag: dict[str, int], extra: dict[str, float]) -> str:
@@ -49,6 +46,10 @@ def render_metrics(stats: Stats, lag: dict[str, int], extra: dict[str, float]) -
 
 
 class StatusServer:
+    """A small HTTP/1.1 server on asyncio streams: GET (or HEAD) of three paths, one answer
+    per connection (`Connection: close`), which is what kubelet probes and Prometheus
+    scrapes ask. `setup()` listens, `cleanup()` closes it and every open connection."""
+
     def __init__(
         self,
         host: str,
@@ -60,44 +61,69 @@ class StatusServer:
     ) -> None:
         self.host, self.port = host, port
         self._ready, self._metrics, self._alive = ready, metrics, alive
-        self._runner: Any = None
-        self._web: Any = None
+        self._server: asyncio.Server | None = None
+        self._open: set[asyncio.StreamWriter] = set()
 
     async def setup(self) -> None:
-        import asyncio
-        import importlib
-
-        # In a thread: the event loop goes on opening and reading files meanwhile.
-        web = await asyncio.to_thread(importlib.import_module, "aiohttp.web")
-
-        self._web = web
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics_handler)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self._server = await asyncio.start_server(self._serve, self.host, self.port,
+                                                  limit=MAX_REQUEST_HEAD)  # fmt: skip
+        self.port = self._server.sockets[0].getsockname()[1]
 
     async def cleanup(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._open):
+                writer.close()
+            await self._server.wait_closed()
+            self._server = None
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        if self._alive():
-            return self._web.Response(text="ok\n")
-        return self._web.Response(status=503, text="failed\n")
+    def answer(self, method: str, path: str) -> tuple[int, str, str]:
+        """(status, content type, body) for a request: the whole routing table."""
+        if path not in ("/healthz", "/readyz", "/metrics"):
+            return 404, TEXT, "not found: /healthz, /readyz and /metrics are served\n"
+        if method not in ("GET", "HEAD"):
+            return 405, TEXT, "method not allowed: GET or HEAD\n"
+        if path == "/healthz":
+            return (200, TEXT, "ok\n") if self._alive() else (503, TEXT, "failed\n")
+        if path == "/readyz":
+            return (200, TEXT, "ready\n") if self._ready() else (503, TEXT, "not watching yet\n")
+        return 200, PROMETHEUS, self._metrics()
 
-    async def _readyz(self, request: web.Request) -> web.Response:
-        if self._ready():
-            return self._web.Response(text="ready\n")
-        return self._web.Response(status=503, text="not watching yet\n")
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
+        try:
+            try:
+                async with asyncio.timeout(READ_TIMEOUT):
+                    head = await reader.readuntil(b"\r\n\r\n")
+                method, path = _request_line(head)
+            except (ValueError, asyncio.LimitOverrunError):
+                method, path, status, kind, body = "GET", "", 400, TEXT, "bad request\n"
+            else:
+                status, kind, body = self.answer(method, path)
+            data = body.encode("utf-8")
+            writer.write(
+                f"HTTP/1.1 {status} {REASONS[status]}\r\ncontent-type: {kind}\r\n"
+                f"content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode("ascii")
+                + (b"" if method == "HEAD" else data)
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass  # a client that went away or never asked: nothing to answer
+        finally:
+            self._open.discard(writer)
+            writer.close()
 
-    async def _metrics_handler(self, request: web.Request) -> web.Response:
-        return self._web.Response(text=self._metrics(), content_type="text/plain", charset="utf-8")
+
+def _request_line(head: bytes) -> tuple[str, str]:
+    parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise ValueError("not an HTTP/1 request line")
+    return parts[0], parts[1].split("?", 1)[0]
+
+
+MAX_REQUEST_HEAD = 16 * 1024
+READ_TIMEOUT = 10.0  # for the request's head: a connection that says nothing is closed
+TEXT = "text/plain; charset=utf-8"
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+           503: "Service Unavailable"}  # fmt: skip

@@ -36,8 +36,7 @@ class Harness:
         self.commits: dict[tuple[str, int], int] = {}
         self.dead: list[tuple[Event, ItemResult]] = []
         self.sender = ElasticsearchSender(
-            {"hosts": [es.url], "max_retries": 0, "retry_on_status": (),
-             "retry_on_timeout": False, "request_timeout": 5.0, "http_compress": True}
+            {"hosts": [es.url], "request_timeout": 5.0, "http_compress": True}
         )  # fmt: skip
         defaults: dict[str, object] = {"flush_interval": 0.05, "retry_base": 0.01, "retry_cap": 0.2}
         defaults.update(options)

@@ -1,18 +1,16 @@
-"""Sending one pre-serialised bulk body through the official client's transport.
+"""Sending one pre-serialised bulk body to Elasticsearch.
 
-The transport owns connections, TLS and the node pool (spreading load over the URLs,
-skipping dead nodes and bringing them back after a backoff). Its own retries are
-switched off: the pipeline decides what to retry, when, and how often. Bulk bodies are
-gzipped here rather than by the transport: with ISA-L at level 1 (`GZIP_LEVEL`; the
-transport uses zlib at 9) and in a thread, where the compressor releases the GIL, so the
-event loop reads and serialises the next events meanwhile. A bulk response that says all
-was stored is not parsed at all (`stored_summary`).
+The requests and headers are the official client's (its media types, Authorization, gzip);
+connections, TLS and the node pool are `output.http`'s. There are no retries here: the
+pipeline decides what to retry, when, and how often. Bulk bodies are gzipped with ISA-L
+at level 1 (`GZIP_LEVEL`) in a thread, where the compressor releases the GIL, so the event
+loop reads and serialises the next events meanwhile. A bulk response that says all was
+stored is not parsed at all (`stored_summary`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,16 @@ from typing import Any, Protocol
 from agents import __version__
 from agents._options import OptionError
 from agents.logship.bulk import stored_summary
+from agents.logship.output.http import (
+    BadUrl,
+    Client,
+    NoAnswer,
+    Node,
+    Response,
+    is_ip,
+    parse_nodes,
+    tls_context,
+)
 
 # A bulk body shrinks ~12x at level 1 (ISA-L or zlib), ~16x at zlib's 9, for a fraction of
 # the CPU.
@@ -55,17 +63,14 @@ def _read_secret(path: Path | None, what: str) -> str | None:
 
 
 def client_options(config: Any) -> dict[str, Any]:
-    """Config → the sender's options, named as AsyncElasticsearch's keyword arguments
-    (secrets read from files here)."""
+    """Config → the sender's options, named as the official client's keyword arguments
+    (`AsyncElasticsearch(**options)` makes the same requests; secrets read from files
+    here)."""
     options: dict[str, Any] = {
         "hosts": list(config.es),
-        "max_retries": 0,
-        "retry_on_status": (),
-        "retry_on_timeout": False,
         "http_compress": bool(config.compress),
         "request_timeout": float(config.request_timeout),
         "verify_certs": not config.insecure,
-        "ssl_show_warn": False,  # logship logs its own warning for --insecure
     }
     password = _read_secret(config.password_file, "password") or config.password
     if config.username:
@@ -118,65 +123,33 @@ def gzip_body(body: bytes | list[bytes | memoryview], level: int = GZIP_LEVEL) -
     return b"".join([packer.compress(piece) for piece in pieces]) + packer.flush()
 
 
-def _serializers() -> dict[str, Any]:
-    """The transport's serializers, changed for bulk requests: a bulk body (bytes, gzipped
-    or not) is sent as it is (the NDJSON serializer would copy it twice and end it with a
-    newline, which would trail a gzip stream); a bulk response that stored every event is
-    read as `AllStored` (2000 items are 2000 dicts otherwise); any other response as
-    before."""
-    from elastic_transport import JsonSerializer, NdjsonSerializer
-
-    class Reader(JsonSerializer):
-        def loads(self, data: bytes) -> Any:
-            summary = stored_summary(data)
-            return summary if summary is not None else super().loads(data)
-
-    class BulkBody(NdjsonSerializer):
-        def dumps(self, data: Any) -> bytes:
-            return data if isinstance(data, bytes) else super().dumps(data)
-
-    reader, bulk = Reader(), BulkBody()
-    return {"application/json": reader, "application/x-ndjson": bulk,
-            "application/vnd.elasticsearch+json": reader,
-            "application/vnd.elasticsearch+x-ndjson": bulk}  # fmt: skip
-
-
-def _check_tls_files(options: dict[str, Any]) -> None:
-    """Load the CA and client certificate files the way the transport will, so that a bad
-    one is a configuration error now rather than a failure at the first request."""
+def _tls_contexts(options: dict[str, Any], nodes: list[Node]) -> None:
+    """Give each https:// node its TLS context, loading the CA and client certificate files
+    now, so that a bad one is a configuration error at start rather than a failure at the
+    first request. Host names are checked except for IP addresses, as the official client
+    does; one context per kind of node."""
     import ssl
 
     ca, cert, key = options.get("ca_certs"), options.get("client_cert"), options.get("client_key")
-    if not (ca or cert):
-        return
-    try:
-        context = ssl.create_default_context()
-        if ca:
-            context.load_verify_locations(cafile=ca)
-        if cert:
-            context.load_cert_chain(cert, key)
-    except (ValueError, ssl.SSLError, OSError) as exc:
-        which = "--ca-file" if ca and not cert else "--cert-file/--key-file"
-        if ca and cert:  # which of the two: try the CA alone
+    made: dict[bool, ssl.SSLContext] = {}
+    for node in nodes:
+        if node.scheme != "https":
+            continue
+        ip = is_ip(node.host)
+        if ip not in made:
             try:
-                ssl.create_default_context().load_verify_locations(cafile=ca)
-            except (ValueError, ssl.SSLError, OSError):
-                which = "--ca-file"
-        raise OptionError(f"{which}: unusable for TLS: {exc}") from None
-
-
-def _import_transport() -> Any:
-    """`AsyncTransport`, without the `requests` package the transport would load for a
-    node class logship never uses (~4.5 MiB of memory)."""
-    blocked = "requests" not in sys.modules
-    if blocked:
-        sys.modules["requests"] = None  # type: ignore[assignment]  # the import fails
-    try:
-        from elastic_transport import AsyncTransport
-    finally:
-        if blocked and sys.modules.get("requests", 0) is None:
-            del sys.modules["requests"]  # others may import it as usual
-    return AsyncTransport
+                made[ip] = tls_context(verify=options.get("verify_certs", True),
+                                       check_hostname=not ip, ca_file=ca, cert_file=cert,
+                                       key_file=key)  # fmt: skip
+            except (ValueError, ssl.SSLError, OSError) as exc:
+                which = "--ca-file" if ca and not cert else "--cert-file/--key-file"
+                if ca and cert:  # which of the two: try the CA alone
+                    try:
+                        ssl.create_default_context().load_verify_locations(cafile=ca)
+                    except (ValueError, ssl.SSLError, OSError):
+                        which = "--ca-file"
+                raise OptionError(f"{which}: unusable for TLS: {exc}") from None
+        node.tls = made[ip]
 
 
 def _authorization(options: dict[str, Any]) -> str | None:
@@ -194,34 +167,21 @@ def _authorization(options: dict[str, Any]) -> str | None:
     return None
 
 
-def node_configs(options: dict[str, Any]) -> list[Any]:
-    """One NodeConfig per URL, as the official client makes them: credentials in a URL
-    become its node's Authorization header, https:// without a port means 443. An
-    http:// URL without a port means 80 here (the client refused it at the first
-    request)."""
-    from dataclasses import replace
+def nodes_of(options: dict[str, Any]) -> list[Node]:
+    """One node per URL of `hosts`, with its TLS context (OptionError for what is not
+    usable, naming the flag)."""
+    from agents.logship.config import check_urls
 
-    from elastic_transport.client_utils import url_to_node_config
-
-    tls = {k: options[k] for k in ("ca_certs", "client_cert", "client_key") if options.get(k)}
-    configs = []
-    for url in options["hosts"]:
-        try:
-            config = url_to_node_config(url, use_default_ports_for_scheme=True)
-        except ValueError as exc:
-            raise OptionError(f"--es: {exc}") from None
-        configs.append(replace(
-            config,
-            request_timeout=options.get("request_timeout", 10.0),
-            verify_certs=options.get("verify_certs", True),
-            ssl_show_warn=options.get("ssl_show_warn", False),
-            headers={**config.headers, "user-agent": USER_AGENT},
-            **(tls if config.scheme == "https" else {}),
-        ))  # fmt: skip
-    return configs
+    check_urls(list(options["hosts"]))  # the messages users know, password hidden
+    try:
+        nodes = parse_nodes(list(options["hosts"]))
+    except BadUrl as exc:
+        raise OptionError(f"--es: {exc}") from None
+    _tls_contexts(options, nodes)
+    return nodes
 
 
-USER_AGENT = f"logship/{__version__} (pod-agents; elastic-transport)"
+USER_AGENT = f"logship/{__version__} (pod-agents)"
 # The media types the 8.x client sends: Elasticsearch 8 and 9 both answer them (9 refuses
 # nothing older than 8; 8 refuses compatible-with=9).
 JSON = "application/vnd.elasticsearch+json; compatible-with=8"
@@ -229,47 +189,25 @@ NDJSON = "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
 
 
 class ElasticsearchSender:
-    """Bulk requests through the official client's transport, `elastic_transport`: its node
-    pool (spreading load over the URLs, skipping dead nodes and bringing them back after a
-    backoff), aiohttp connections and TLS, without the client's API layer, which logship
-    does not use and which costs ~7 MiB of memory and 0.1 s of start-up. Requests and
-    answers are what the client sends and reads: the same headers (Authorization,
-    Content-Type, gzip), the same node choice.
-
-    The transport is made on first use, not here: `warm()` imports it in a thread after
-    the first scan. What would make it refuse its options (unusable TLS files, a URL it
-    cannot parse) is checked here, so it is a configuration error at start (exit 2)."""
+    """Bulk requests to the nodes of --es, with the headers the official client sends
+    (Authorization, the media types, gzip), through `output.http.Client`: its node pool,
+    keep-alive connections and TLS. Everything that can be wrong with the options (a URL,
+    a TLS file, a header value) is found here, before the event loop: exit 2 at start."""
 
     def __init__(self, options: dict[str, Any]) -> None:
-        options = dict(options)
-        self.compress = bool(options.pop("http_compress", False))
-        self._options = options
-        self._transport: Any = None
-        _check_tls_files(options)
-        from agents.logship.config import check_urls
-
-        check_urls(list(options["hosts"]))  # node configs come with the transport
-        headers = {"accept": JSON}
+        self.compress = bool(options.get("http_compress", False))
+        self.nodes = nodes_of(options)
+        headers = {"user-agent": USER_AGENT, "accept": JSON}
         authorization = _authorization(options)
         if authorization:
+            if any(c in authorization for c in "\r\n\0"):
+                raise OptionError("the credentials hold a line break or a NUL: check their file")
             headers["authorization"] = authorization
         self._json_headers = {**headers, "content-type": JSON}
         self._bulk_headers = {**headers, "content-type": NDJSON}
         if self.compress:
             self._bulk_headers |= {"content-encoding": "gzip", "accept-encoding": "gzip"}
-
-    async def warm(self) -> None:
-        """Import the transport off the event loop (reading goes on meanwhile)."""
-        await asyncio.to_thread(_import_transport)
-
-    @property
-    def transport(self) -> Any:
-        if self._transport is None:
-            self._transport = _import_transport()(
-                node_configs(self._options), serializers=_serializers(), meta_header=False,
-                max_retries=0, retry_on_status=(), retry_on_timeout=False,
-            )  # fmt: skip
-        return self._transport
+        self.client = Client(self.nodes, timeout=float(options.get("request_timeout", 10.0)))
 
     async def send(self, body: bytes | list[bytes | memoryview]) -> Answer:
         """One bulk request: `body` is NDJSON, whole or in pieces to be sent in order."""
@@ -281,52 +219,47 @@ class ElasticsearchSender:
 
     async def put_template(self, name: str, body: dict[str, Any]) -> Answer:
         """PUT /_index_template/<name> with `body`."""
+        import json
         from urllib.parse import quote
 
-        return await self._call("PUT", f"/_index_template/{quote(name, safe='')}", body,
+        data = json.dumps(body, separators=(",", ":")).encode()
+        return await self._call("PUT", f"/_index_template/{quote(name, safe='')}", data,
                                 self._json_headers)  # fmt: skip
 
-    async def _call(self, method: str, target: str, body: Any, headers: dict[str, str]) -> Answer:
-        from elastic_transport import HttpHeaders, TransportError
-
+    async def _call(self, method: str, target: str, body: bytes | None,
+                    headers: dict[str, str]) -> Answer:  # fmt: skip
         try:
-            meta, answer = await self.transport.perform_request(
-                method, target, body=body, headers=HttpHeaders(headers)
-            )
-        except TransportError as exc:  # no answer: connection, timeout, TLS
-            raise SendFailed(_describe(exc)) from None
-        return Answer(meta.status, answer)
+            response = await self.client.request(method, target, headers, body)
+        except NoAnswer as exc:
+            raise SendFailed(str(exc)) from None
+        return Answer(response.status, _parse(response))
 
     async def ping(self) -> bool:
         try:
             answer = await self._call("HEAD", "/", None, self._json_headers)
-        except Exception:  # reachability is a yes/no question here
+        except SendFailed:  # reachability is a yes/no question here
             return False
         return 200 <= answer.status < 300
 
     async def close(self) -> None:
-        if self._transport is not None:
-            await self._transport.close()
+        await self.client.close()
 
 
-def _describe(exc: BaseException) -> str:
-    """One line: the transport's message plus the cause it wraps ("TLS error" alone does
-    not say that the certificate was not trusted). Auth never reaches these messages:
-    credentials are passed to the client separately from the URLs."""
-    parts = [str(exc) or type(exc).__name__]
-    seen = {id(exc)}
-    pending: list[BaseException | None] = [
-        *getattr(exc, "errors", ()),
-        exc.__cause__,
-        exc.__context__,
-    ]
-    while pending and len(parts) < 4:
-        inner = pending.pop(0)
-        if inner is None or id(inner) in seen:
-            continue
-        seen.add(id(inner))
-        text = getattr(inner, "verify_message", None) or str(inner)
-        if text and text not in " ".join(parts):
-            parts.append(text)
-        pending += [*getattr(inner, "errors", ()), inner.__cause__, inner.__context__]
-    return ": ".join(parts).splitlines()[0][:300]
+def _parse(response: Response) -> Any:
+    """The answer's body as the caller reads it: a bulk answer that stored every event as
+    `AllStored` (2000 items would be 2000 dicts), JSON as Python, anything else (an
+    answer that is not JSON: a proxy's error page) as text."""
+    import json
+
+    data = response.body
+    if not data:
+        return None
+    summary = stored_summary(data)
+    if summary is not None:
+        return summary
+    if "json" in response.headers.get("content-type", "json"):
+        try:
+            return json.loads(data)
+        except ValueError:
+            pass
+    return data.decode("utf-8", "replace")

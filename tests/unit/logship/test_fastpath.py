@@ -22,7 +22,8 @@ from agents.logship.bulk import (
 from agents.logship.events import EventBuilder, escape_lines
 from agents.logship.fingerprint import document_id
 from agents.logship.lines import LineRun, LineSplitter
-from agents.logship.output.elasticsearch import _serializers, gzip_body
+from agents.logship.output.elasticsearch import _parse, gzip_body
+from agents.logship.output.http import Response
 from agents.logship.pipeline import Pipeline, split_parts
 
 PATH = '/var/log/app/"odd" \\ päth%s.log'
@@ -229,16 +230,19 @@ def test_all_stored_and_classify_response_read_the_summary() -> None:
     assert {r.verdict for r in classify_response(AllStored(1), 2)} == {Verdict.RETRY}
 
 
-def test_serializers_send_bulk_bytes_as_they_are_and_summarise_responses() -> None:
-    serializers = _serializers()
+def test_answers_are_summarised_when_all_stored_and_read_as_json_otherwise() -> None:
     packed = gzip_body(b'{"create":{}}\n{}\n')
-    assert serializers["application/x-ndjson"].dumps(packed) == packed  # no newline added
-    assert gzip.decompress(packed) == b'{"create":{}}\n{}\n'
-    reader = serializers["application/json"]
-    assert isinstance(reader.loads(bulk_response([201] * 3)), AllStored)
-    assert reader.loads(bulk_response([201, 429]))["errors"] is True
+    assert gzip.decompress(packed) == b'{"create":{}}\n{}\n'  # no newline added
+
+    def answer(body: bytes, kind: str = "application/json") -> object:
+        return _parse(Response(200, {"content-type": kind}, body))
+
+    assert isinstance(answer(bulk_response([201] * 3)), AllStored)
+    assert answer(bulk_response([201, 429]))["errors"] is True  # type: ignore[index]
     big = 123456789012345678901234567890  # other responses read as before: json's ints
-    assert reader.loads(b'{"n": %d}' % big)["n"] == big
+    assert answer(b'{"n": %d}' % big)["n"] == big  # type: ignore[index]
+    assert answer(b"<html>bad gateway</html>", "text/html") == "<html>bad gateway</html>"
+    assert answer(b"") is None
 
 
 def test_split_parts_cuts_where_the_count_falls() -> None:

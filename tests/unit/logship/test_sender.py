@@ -1,5 +1,7 @@
-"""The sender's node list and headers are what the official client would make of the same
-options: URLs to nodes (ports, credentials, path prefixes), auth and media types."""
+"""The sender's nodes and headers are what the official client would make of the same
+options: URLs to nodes (ports, credentials, path prefixes), auth and media types. The
+official client's transport (a dev dependency) is the reference the nodes are compared
+with."""
 
 from __future__ import annotations
 
@@ -8,32 +10,42 @@ import base64
 import pytest
 
 from agents._options import OptionError
-from agents.logship.output.elasticsearch import ElasticsearchSender, node_configs
+from agents.logship.output.elasticsearch import ElasticsearchSender, nodes_of
+
+URLS = ["http://es", "https://es.example:9243/prefix", "http://u%40x:p%3Aw@10.0.0.1:9200",
+        "https://[::1]/", "http://es:9200/a/b/"]  # fmt: skip
 
 
-def test_urls_become_nodes_with_default_ports_prefixes_and_url_credentials() -> None:
-    nodes = node_configs({"hosts": ["http://es", "https://es.example:9243/prefix",
-                                    "http://u%40x:p%3Aw@10.0.0.1:9200"],
-                          "request_timeout": 7.5})  # fmt: skip
-    assert [(n.scheme, n.host, n.port, n.path_prefix) for n in nodes] == [
-        ("http", "es", 80, ""),
-        ("https", "es.example", 9243, "/prefix"),
-        ("http", "10.0.0.1", 9200, ""),
-    ]
-    assert all(n.request_timeout == 7.5 for n in nodes)
+def test_urls_become_nodes_as_the_official_transport_makes_them() -> None:
+    from elastic_transport.client_utils import url_to_node_config
+
+    nodes = nodes_of({"hosts": URLS, "verify_certs": False})
+    for url, node in zip(URLS, nodes, strict=True):
+        reference = url_to_node_config(url, use_default_ports_for_scheme=True)
+        assert (node.scheme, node.host, node.port, node.prefix) == (
+            reference.scheme, reference.host.strip("[]"), reference.port,
+            reference.path_prefix,
+        ), url  # fmt: skip
+        assert node.authorization == reference.headers.get("authorization"), url
     # credentials in a URL: percent-decoded into that node's header, not into the others
-    assert nodes[2].headers["authorization"] == "Basic " + base64.b64encode(b"u@x:p:w").decode()
-    assert "authorization" not in nodes[0].headers
+    assert nodes[2].authorization == "Basic " + base64.b64encode(b"u@x:p:w").decode()
+    assert nodes[0].authorization is None
 
 
-def test_tls_files_go_to_https_nodes_only() -> None:
-    options = {"hosts": ["https://a:9200", "https://b:9200"], "verify_certs": False,
-               "ca_certs": "/etc/ssl/ca.pem"}  # fmt: skip
-    nodes = node_configs(options)
-    assert all(n.ca_certs == "/etc/ssl/ca.pem" and n.verify_certs is False for n in nodes)
+def test_https_nodes_get_tls_and_check_host_names_but_not_ip_addresses() -> None:
+    nodes = nodes_of({"hosts": ["https://a:9200", "https://10.0.0.2:9200", "http://b"]})
+    named, ip, plain = nodes
+    assert named.tls is not None and named.tls.check_hostname
+    assert ip.tls is not None and not ip.tls.check_hostname
+    assert plain.tls is None
+    import ssl
+
+    assert named.tls.verify_mode == ip.tls.verify_mode == ssl.CERT_REQUIRED
+    insecure = nodes_of({"hosts": ["https://a:9200"], "verify_certs": False})[0].tls
+    assert insecure is not None and insecure.verify_mode == ssl.CERT_NONE
 
 
-def test_a_url_the_transport_cannot_read_is_a_configuration_error_naming_es() -> None:
+def test_a_url_that_cannot_be_read_is_a_configuration_error_naming_es() -> None:
     with pytest.raises(OptionError, match=r"^--es: "):
         ElasticsearchSender({"hosts": ["http://es:notaport"]})
 
@@ -88,23 +100,32 @@ def test_bodies_gzip_with_isal_and_with_zlib_where_isal_is_missing(
     assert gzip.decompress(gzip_body(pieces)) == joined
 
 
-def test_urls_are_checked_at_start_without_importing_the_transport() -> None:
-    """The transport costs ~0.2 s of imports: they happen after the first scan, not in
-    the constructor, which still refuses a URL the transport would (exit 2 at start)."""
+def test_the_sender_loads_no_http_library() -> None:
+    """logship's own client: neither aiohttp nor the official transport (~19 MiB) is
+    imported by a sender that has sent a request."""
     import subprocess
     import sys
 
     probe = (
-        "import sys\n"
+        "import asyncio, sys\n"
         "from agents.logship.output.elasticsearch import ElasticsearchSender\n"
-        "ElasticsearchSender({'hosts': ['http://es:9200', 'https://u:p@es.example/x']})\n"
-        "heavy = ('elastic_transport', 'aiohttp', 'urllib3')\n"
+        "s = ElasticsearchSender({'hosts': ['http://127.0.0.1:1', 'https://u:p@es.example/x']})\n"
+        "print(asyncio.run(s.ping()))\n"
+        "heavy = ('elastic_transport', 'aiohttp', 'urllib3', 'requests', 'certifi')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60, check=True)  # fmt: skip
-    assert done.stdout.strip() == "[]"
+    assert done.stdout.split("\n")[:2] == ["False", "[]"]
+
+
+def test_bad_urls_are_refused_at_start_without_the_password() -> None:
     with pytest.raises(OptionError, match=r"^--es: cannot read 'http://u:\*\*\*@es:99999'"):
         ElasticsearchSender({"hosts": ["http://u:secret@es:99999"]})
     with pytest.raises(OptionError, match=r"needs http\(s\)://HOST\[:PORT\]"):
         ElasticsearchSender({"hosts": ["http://:9200"]})
+
+
+def test_credentials_with_a_line_break_are_refused_not_sent() -> None:
+    with pytest.raises(OptionError, match="line break"):
+        ElasticsearchSender({"hosts": ["http://es:9200"], "api_key": "abc\r\nX-Evil: 1"})
