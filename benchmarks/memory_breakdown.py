@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
 """Where logship's idle memory goes: its imports, one by one, then the running process.
 
-Four parts, each in fresh child processes (so nothing here is counted), about 40 s:
+Four parts, each in fresh child processes (so nothing here is counted), about a minute:
 
 1. Import ladder: one child imports what logship imports, in logship's order (with
    glibc's malloc tuned as `logship` tunes it, through the MALLOC_* variables that
-   `agents.logship.cli.MALLOC_SETTINGS` names), and reads VmRSS, RssAnon and RssFile from
+   `agents.logship.memory.MALLOC_SETTINGS` names), and reads VmRSS, RssAnon and RssFile from
    /proc/self/status after each step: the interpreter alone; ssl (asyncio imports it,
    and with it OpenSSL); asyncio; logship's start-up (cli, config); the rest of its core
    (agents.logship.app); a running event loop; where the sender is the official
-   transport, aiohttp and elastic_transport (imported after the first scan, by
-   `ElasticsearchSender.warm`; aiohttp's import makes two SSL contexts loaded with the
-   system's CA bundle); the sender made and warmed; isal (gzip, --compress); the
-   executor's threads after doing logship's kind of work (120 KiB preads and a gzip of a
-   1 MiB bulk body each). Then, beyond the idle default, one row each: the status server
+   transport (older versions of logship), aiohttp and elastic_transport; the sender made and one
+   request asked of it (its own HTTP client, on asyncio streams); isal (gzip,
+   --compress); the executor's threads after doing logship's kind of work (120 KiB
+   preads and a gzip of a 1 MiB bulk body each). Then, beyond the idle default, one row
+   each: an https:// node (a TLS context with the system's CA store), the status server
    listening (--http-port), yaml (--config), watchdog (--watch watchdog, or no inotify).
 2. aiohttp's two default SSL contexts (where logship imports aiohttp): aiohttp imported
    in fresh interpreters (ssl and asyncio first), as it is and with
@@ -27,7 +27,8 @@ Four parts, each in fresh child processes (so nothing here is counted), about 40
    new malloc or pymalloc arena pays for it), but it says which packages weigh.
 4. The running shipper: `logship` (this venv's) with its defaults ships --files (20)
    files of 1,000 lines (benchmarks/logship_bench.py's lines and idle scenario) to the
-   benchmark's sink; 5 s after the sink has them all, VmRSS / VmHWM / threads and
+   benchmark's sink; 15 s after the sink has them all (logship hands its freed heap
+   back once quiet for 5 s: agents/logship/memory.py), VmRSS / VmHWM / threads and
    /proc/PID/smaps summed by mapping ([heap] = glibc's main arena, [anon] = pymalloc's
    arenas, thread stacks and the other malloc arenas, then each shared object). Run
    again with the same lines in one file: the difference is the per-file state. What the
@@ -57,7 +58,7 @@ from _common import HERE, Child, Sink, kill_all_children, machine, source_state 
 from logship_bench import IDLE_LINES_PER_FILE, LOGSHIP, LineMaker  # noqa: E402
 
 REPO = os.path.dirname(HERE)
-SETTLE_S = 5.0  # after the sink has every line, as logship_bench's idle scenario
+SETTLE_S = 15.0  # after the sink has every line: idle, as at the end of logship_bench's
 
 # --- part 1: the ladder (runs in a child; prints one JSON line per step) ------------------
 
@@ -102,8 +103,8 @@ if hasattr(es, "_import_transport"):  # the official transport, on aiohttp
     say("elastic_transport", "AsyncTransport (urllib3, email, http.client come along)", t)
 t = time.perf_counter()
 sender = es.ElasticsearchSender({"hosts": ["http://127.0.0.1:9"], "http_compress": True})
-loop.run_until_complete(sender.warm())
-say("sender", "ElasticsearchSender made and warmed (what it imports ahead)", t)
+loop.run_until_complete(sender.ping())  # refused: the client's code has run
+say("sender", "ElasticsearchSender made, one request asked (refused)", t)
 t = time.perf_counter()
 from agents.logship.output.elasticsearch import deflater, gzip_body
 deflater()
@@ -122,6 +123,10 @@ async def busy():
     await asyncio.gather(*(loop.run_in_executor(pool, work, i) for i in range(workers * 3)))
 loop.run_until_complete(busy())
 say("executor threads", f"asyncio's default: min(32, cpus + 4) = {workers} threads, after work", t)
+t = time.perf_counter()
+tls_sender = es.ElasticsearchSender({"hosts": ["https://127.0.0.1:9"]})
+loop.run_until_complete(tls_sender.ping())
+say("https node", "only with https:// URLs: a TLS context with the system's CA store", t)
 t = time.perf_counter()
 from agents.logship.server import StatusServer
 server = StatusServer("127.0.0.1", 0, ready=lambda: True, metrics=lambda: "")
@@ -282,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         if not k.startswith("MALLOC_") and k != "PYTHONDONTWRITEBYTECODE"
     }
     sys.path.insert(0, REPO)
-    from agents.logship.cli import MALLOC_SETTINGS  # the child's malloc, tuned as logship's
+    from agents.logship.memory import MALLOC_SETTINGS  # the child's malloc, tuned as logship's
 
     tuned = {variable: str(value) for variable, value in MALLOC_SETTINGS.values()}
     tmp = tempfile.mkdtemp(prefix="logship-mem-")
@@ -290,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict = {"machine": machine(), "logship_source": source_state()}
     try:
         # Warm the bytecode cache first: compiling would count in the first child only.
-        run_child("import agents.logship.app, aiohttp.web, yaml, watchdog.observers, isal", env)
+        run_child("import agents.logship.app, yaml, watchdog.observers, isal", env)
         steps = [json.loads(line) for line in run_child(LADDER, env | tuned).splitlines()]
         own = json.loads(run_child(BY_PACKAGE, env | tuned))
         contexts = {}

@@ -39,6 +39,7 @@ from agents.logship.checkpoint import Checkpointer
 from agents.logship.discovery import Watcher
 from agents.logship.events import EventBuilder, parse_labels_file
 from agents.logship.files import FileTable, Phase
+from agents.logship.memory import give_back_when_quiet
 from agents.logship.multiline import Joiner, MultilineError
 from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
@@ -214,6 +215,11 @@ class App:
             on_error=partial(self.supervisor.fail, "watcher"),
         )  # fmt: skip
         self.supervisor.start("pipeline", self._ship())
+        stats = self.pipeline.stats
+        self.supervisor.start("memory", give_back_when_quiet(
+            lambda: (stats.events_in, stats.events_acked, stats.bulk_requests),
+            lambda: bool(self.pipeline.unacknowledged),
+        ))  # fmt: skip
         self.supervisor.start(
             "registry-saver", self.checkpoints.run(lambda: self.files.tidy(), self.files.held)
         )

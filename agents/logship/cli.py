@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
 
 from agents._log import Logger
 from agents._options import OptionError
-
-# glibc's mallopt parameters, and the environment variables that set them instead
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
-MALLOC_SETTINGS = {
-    # glibc gives each thread that allocates its own 64 MiB arena; with gzip and file reads
-    # in worker threads, memory freed in one arena is not reused by another, and a
-    # catch-up peaked ~5 MiB higher. Two: the main arena and one for the threads.
-    M_ARENA_MAX: ("MALLOC_ARENA_MAX", 2),
-    # Bulk bodies and their gzip are 128 KiB to 5 MiB, allocated and freed over and over.
-    # glibc raises its mmap threshold to the size of each such block freed, after which
-    # they come from the heap and its top is kept: a fixed threshold keeps them mmapped
-    # (returned at free) and the trim threshold low. With 120 KiB reads, the catch-up's
-    # peak RSS went 57.7 -> 56.6 MiB (mean of 3), CPU unchanged.
-    M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", 128 * 1024),
-    M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 128 * 1024),
-}
-
-
-def tune_malloc() -> None:
-    """What the MALLOC_* variables in MALLOC_SETTINGS would set, unless they are set (they
-    win). A no-op off glibc."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):  # musl and others: no mallopt
-        mallopt = ctypes.CDLL(None).mallopt
-        for parameter, (variable, value) in MALLOC_SETTINGS.items():
-            if variable not in os.environ:
-                mallopt(parameter, value)
+from agents.logship.memory import tune_malloc
 
 
 def log_format_before_config(argv: Sequence[str], env: Mapping[str, str]) -> str:

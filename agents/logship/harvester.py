@@ -22,7 +22,7 @@ from agents.logship.lines import Line, LineRun, LineSplitter
 from agents.logship.multiline import Joiner
 from agents.logship.registry import TAIL_BYTES, tail_hash
 
-# Below glibc's 128 KiB mmap threshold (see cli.MALLOC_SETTINGS): 256 KiB reads, each a
+# Below glibc's 128 KiB mmap threshold (see memory.MALLOC_SETTINGS): 256 KiB reads, each a
 # fresh bytes object, left the catch-up's peak RSS ~6 MiB higher for the same CPU.
 READ_SIZE = 120 * 1024
 TAIL = TAIL_BYTES  # bytes before the position compared before each read
