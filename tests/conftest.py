@@ -40,3 +40,16 @@ def shippers() -> Iterator[Callable[..., LogshipProcess]]:
     yield make
     for shipper in made:
         shipper.kill()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens, held for the test: a bound socket that never
+    listens refuses every connection, and the kernel hands its port to nobody else, not
+    even as a connection's source port (a port from `free_port()` may be taken again, or
+    self-connected to: see agents/waitfor/checks/_net.py)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -57,6 +58,28 @@ def start_waitfor(*args: str, env: Mapping[str, str] | None = None) -> subproces
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+    )
+
+
+def read_stderr_until(proc: subprocess.Popen[str], text: str, timeout: float = 30.0) -> str:
+    """Read `proc`'s stderr line by line until a line holds `text`; what was read, that line
+    included (`proc.communicate()` gives the rest). For "once waitfor has seen X, change
+    the world": a fixed sleep races with a slow start. Fails if `proc` ends first, or is
+    killed when `text` has not come within `timeout`."""
+    assert proc.stderr is not None
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    read: list[str] = []
+    try:
+        while line := proc.stderr.readline():
+            read.append(line)
+            if text in line:
+                return "".join(read)
+    finally:
+        timer.cancel()
+    proc.wait(10)
+    raise AssertionError(
+        f"no {text!r} on stderr within {timeout}s (exit {proc.returncode}):\n{''.join(read)}"
     )
 
 

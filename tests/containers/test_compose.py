@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 import uuid
 from collections import Counter
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from agents import __version__
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = [f"pod-agents/{name}:{__version__}" for name in ("waitfor", "logship", "es-standin")]
@@ -26,6 +26,21 @@ def compose(project: str, *args: str, timeout: float = 180) -> subprocess.Comple
         ["docker-compose", "-p", project, "-f", "compose.yaml", "-f", "compose.standin.yaml",
          *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
+
+
+def indexed_messages() -> Counter[str]:
+    """The messages the stand-in of the stack holds."""
+    url = "http://127.0.0.1:9200/_standin/docs?index=logship-*"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return Counter(d["message"] for d in json.loads(response.read())["docs"])
+
+
+def traffic_shipped() -> bool:
+    """The app's traffic reached the stand-in: the app runs, and logship ships."""
+    try:
+        return any(m.startswith("GET /items/") for m in indexed_messages())
+    except OSError:  # the stand-in does not answer yet
+        return False
 
 
 @pytest.mark.timeout(300)
@@ -41,16 +56,16 @@ def test_compose_stack_ships_startup_and_shutdown_lines() -> None:
     try:
         up = compose(project, "up", "-d")
         assert up.returncode == 0, up.stderr
-        time.sleep(3)  # traffic
+        # Stopped once the app runs (as PID 1 it ignores SIGTERM until its handler is set)
+        # and its traffic ships: not after a fixed sleep that a slow start outlasts.
+        wait_for(traffic_shipped, timeout=120, what="the app's traffic to ship")
         stopped = compose(project, "stop", "app", "logship")  # in dependency order
         assert stopped.returncode == 0, stopped.stderr
         written = subprocess.run(
             ["docker", "run", "--rm", "-v", f"{project}_app-logs:/v", "--entrypoint", "cat",
              IMAGES[0], "/v/app.log"], capture_output=True, text=True, check=True,
         ).stdout.splitlines()  # fmt: skip
-        url = "http://127.0.0.1:9200/_standin/docs?index=logship-*"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            indexed = Counter(d["message"] for d in json.loads(response.read())["docs"])
+        indexed = indexed_messages()
         logs = compose(project, "logs", "logship").stdout
     finally:
         compose(project, "down", "-v")

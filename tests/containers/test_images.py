@@ -8,12 +8,11 @@ import json
 import os
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from agents import __version__
 from agents.testing.processes import StandInProcess
-from tests.helpers import exactly_once, require, write_lines
+from tests.helpers import exactly_once, require, wait_for, write_lines
 
 WAITFOR = f"pod-agents/waitfor:{__version__}"
 LOGSHIP = f"pod-agents/logship:{__version__}"
@@ -44,7 +43,10 @@ def test_waitfor_is_pid_1_and_honours_sigterm() -> None:
     started = docker("run", "-d", *RESTRICTED, WAITFOR, "--timeout", "5m", "tcp://127.0.0.1:1")
     container = started.stdout.strip()
     try:
-        time.sleep(1.0)
+        # As PID 1 it ignores SIGTERM until its handler is set: signal it once it has
+        # looked at its target (a fixed sleep raced with a slow start).
+        wait_for(lambda: "not ready" in docker("logs", container).stderr, timeout=60,
+                 what="waitfor to be waiting")  # fmt: skip
         docker("kill", "--signal", "TERM", container)
         waited = docker("wait", container, timeout=15)
         assert waited.stdout.strip() == "143"
@@ -69,7 +71,10 @@ def test_logship_image_ships_and_drains_as_pid_1(tmp_path: Path) -> None:
         container = started.stdout.strip()
         assert started.returncode == 0, started.stderr
         try:
-            time.sleep(2.0)
+            # Written once logship has started (its SIGTERM handler set: it is PID 1), not
+            # after a fixed sleep that a slow start outlasts.
+            wait_for(lambda: '"started"' in docker("logs", container).stderr, timeout=60,
+                     what="logship to start")  # fmt: skip
             write_lines(logs / "app.log", ["written after start"])
             stopped = docker("stop", "--time", "30", container, timeout=60)  # SIGTERM, PID 1
             assert stopped.returncode == 0

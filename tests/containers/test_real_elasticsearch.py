@@ -13,11 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import read_stderr_until
 
 IMAGES = os.environ.get("LOGSHIP_TEST_ES_IMAGES", "elasticsearch:8.15.0,elasticsearch:9.0.0").split(
     ","
@@ -67,9 +68,11 @@ def test_logship_ships_to_real_elasticsearch(image: str, tmp_path: Path) -> None
              "--data-dir", str(tmp_path / "data"), "--data-stream", "app.test"],
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(5)
+        # SIGTERM once it has started (its handler set), however slow the start.
+        early = read_stderr_until(shipper, '"started"', timeout=120)
         shipper.send_signal(signal.SIGTERM)
-        _, stderr = shipper.communicate(timeout=60)
+        _, rest = shipper.communicate(timeout=60)
+        stderr = early + rest
         assert shipper.returncode == 0, stderr
         urllib.request.urlopen(f"{url}/logs-app-test/_refresh", data=b"").close()  # noqa: S310
         with urllib.request.urlopen(f"{url}/logs-app-test/_count") as response:  # noqa: S310

@@ -25,7 +25,7 @@ import yaml
 
 from agents import __version__
 from agents.testing.processes import StandInProcess
-from tests.helpers import exactly_once, free_port, require
+from tests.helpers import exactly_once, free_port, require, wait_for
 from tests.kubelet import Binding, Pod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,14 +84,41 @@ def es() -> Iterator[StandInProcess]:
     server.stop()
 
 
-def start_later(delay: float, start: Any) -> threading.Thread:
-    def run() -> None:
-        time.sleep(delay)
-        start()
+class StartWhen(threading.Thread):
+    """Calls `start` once `container` of `pod` has said `said` (waitfor: "not ready") and
+    `not_before` seconds have passed: a dependency that appears while its checker waits,
+    however long the checker took to start. `met` says whether it said so within
+    `timeout`; if not, `start` is called anyway so the pod goes on to fail the test."""
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    def __init__(self, pod: Pod, container: str, said: str, start: Any, *,
+                 not_before: float = 0.0, timeout: float = 60.0) -> None:  # fmt: skip
+        super().__init__(daemon=True)
+        self.pod, self.container, self.said, self.start_it = pod, container, said, start
+        self.not_before, self.timeout = not_before, timeout
+        self.met = False
+        self.start()
+
+    def _has_said(self) -> bool:
+        try:
+            return self.said in self.pod.output(self.container)
+        except (KeyError, OSError):  # not started yet
+            return False
+
+    def run(self) -> None:
+        begun = time.monotonic()
+        while not self._has_said():
+            if time.monotonic() > begun + self.timeout:
+                break
+            time.sleep(0.05)
+        else:
+            self.met = True
+        time.sleep(max(0.0, begun + self.not_before - time.monotonic()))
+        self.start_it()
+
+
+def app_traffic(lines: list[str]) -> bool:
+    """The demo app has written traffic: it runs, its SIGTERM handler set."""
+    return any(line.startswith("GET /items/") for line in lines)
 
 
 @pytest.fixture
@@ -163,13 +190,16 @@ def test_init_containers_hold_the_app_until_their_dependencies_answer(
         bindings=bindings(**{"simple-webapp": app("-")}),
         services={"db:5432": f"127.0.0.1:{db.port}", "api:8080": f"127.0.0.1:{api_port}"},
     )  # fmt: skip
-    db_thread = start_later(1.5, db.start)  # starts, then waits until it answers
-    api_thread = start_later(4.0, start_api)
+    # Each dependency appears once its checker has found it missing (db: not before 1.5 s).
+    db_thread = StartWhen(pod, "db-checker", "not ready", db.start, not_before=1.5)
+    api_thread = StartWhen(pod, "api-checker", "not ready", start_api)
     try:
         started = time.monotonic()
         pod.start(timeout=90)
         db_thread.join()
         api_thread.join()
+        assert db_thread.met, pod.output("db-checker")
+        assert api_thread.met, pod.output("api-checker")
         # db-checker held the pod until PostgreSQL answered, api-checker until /healthz did.
         assert pod.when("db-checker", "exited") > started + 1.5
         assert pod.when("api-checker", "started") >= pod.when("db-checker", "exited")
@@ -178,7 +208,8 @@ def test_init_containers_hold_the_app_until_their_dependencies_answer(
         assert pod.running["db-checker"].exit_code == 0
         assert pod.running["api-checker"].exit_code == 0
         assert "ready" in pod.output("api-checker")
-        time.sleep(0.5)
+        wait_for(lambda: app_traffic(pod.output("simple-webapp").splitlines()),
+                 what="the app to run")  # fmt: skip
         pod.delete()
         assert pod.running["simple-webapp"].exit_code == 0
         assert not pod.running["simple-webapp"].killed
@@ -195,15 +226,18 @@ def test_native_sidecar_ships_startup_and_shutdown_lines_and_stops_last(
         bindings=bindings(**{"simple-webapp": app("/var/log/app/app.log")}),
         services={"elasticsearch:9200": f"127.0.0.1:{es.port}"},
     )  # fmt: skip
-    start_later(1.5, es.start)
+    es_thread = StartWhen(pod, "wait-for-es", "not ready", es.start, not_before=1.5)
     pod.start(timeout=90)
+    es_thread.join()
+    assert es_thread.met, pod.output("wait-for-es")
     # wait-for-es held logship until Elasticsearch answered; the startupProbe held the app.
     assert pod.when("wait-for-es", "exited") > es.launched_at > 0
     assert pod.running["wait-for-es"].exit_code == 0
     assert pod.when("logshipper", "started") >= pod.when("wait-for-es", "exited")
     assert pod.when("simple-webapp", "started") >= pod.when("logshipper", "ready")
     assert_contained(pod, "logshipper", "logship")
-    time.sleep(2.0)
+    # The app runs and logship ships its traffic (a fixed sleep raced with slow starts).
+    wait_for(lambda: app_traffic(list(es.messages())), what="the app's traffic to ship")
     pod.delete()
     # The kubelet's order for a native sidecar: the app stops first, then logship.
     assert pod.when("simple-webapp", "exited") <= pod.when("logshipper", "sigterm")
@@ -236,7 +270,8 @@ def test_colocated_sidecar_gets_sigterm_with_the_app_and_still_ships_everything(
     pod.start(timeout=60)
     app_container = next(c["name"] for c in pod.spec["containers"] if c["image"] == app_name)
     assert_contained(pod, agent, "logship")
-    time.sleep(2.0)
+    # The app runs and logship ships its traffic (a fixed sleep raced with slow starts).
+    wait_for(lambda: app_traffic(list(es.messages())), what="the app's traffic to ship")
     pod.delete()
     # Co-located: both at once; logship reads the shutdown lines written after its SIGTERM.
     assert abs(pod.when(agent, "sigterm") - pod.when(app_container, "sigterm")) < 1.0

@@ -41,7 +41,9 @@ def test_startup_and_shutdown_lines_colocated_sidecar(es: StandInProcess, tmp: P
     write_lines(log, startup)  # written before logship starts
     shipper = LogshipProcess(es, tmp).start()
     app = subprocess.Popen([PY, "-c", APP, str(log), "app"], stdout=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    # The app runs (its SIGTERM handler set, a slow start or not) and logship ships its
+    # traffic as it comes.
+    wait_for(lambda: "app traffic 0" in es.messages(), what="the app's traffic to ship")
     # Co-located: both get SIGTERM at about the same time; the app still writes after it.
     app.send_signal(signal.SIGTERM)
     code = shipper.stop()
@@ -228,7 +230,10 @@ def test_rotated_files_are_let_go_once_read(es: StandInProcess, tmp: Path) -> No
         lines = [f"part {part} line {i}" for i in range(50)]
         write_lines(log, lines)
         expected += lines
-        time.sleep(0.1)
+        # Renamed once logship holds it: a file renamed out of the glob before it was
+        # opened is not logship's to read (and a loaded machine may take over 0.1 s).
+        wait_for(lambda n=part + 1: len(shipper.logged("file opened")) == n,
+                 what=f"part {part} to be opened")  # fmt: skip
         log.rename(tmp / "logs" / f"app.log.{part}")  # kept, outside the glob
 
     wait_for(lambda: sum(es.messages().values()) == 500)
@@ -242,7 +247,13 @@ def test_a_dangling_link_is_reported_once(es: StandInProcess, tmp: Path) -> None
     (tmp / "logs" / "dangling.log").symlink_to(tmp / "nowhere")
     write_lines(tmp / "logs" / "app.log", ["hello"])
     shipper = LogshipProcess(es, tmp, "--scan-interval", "100ms").start()
-    time.sleep(1.0)
+    # Several rescans, each seen to happen (a fixed sleep may see none on a loaded
+    # machine): only a scan opens a new file.
+    for i in range(3):
+        later = tmp / "logs" / f"later-{i}.log"
+        write_lines(later, ["later"])
+        wait_for(lambda p=str(later): shipper.logged("file opened", path=p),
+                 what=f"a rescan to find {later.name}")  # fmt: skip
     code = shipper.stop()
     events = shipper.events()
     assert code == 0

@@ -55,12 +55,12 @@ def header(request: dict[str, Any], name: str) -> str | None:
 
 
 def test_several_nodes_with_one_down_ship_everything_once(
-    es: StandInProcess, tmp: Path, shippers: Shippers
+    es: StandInProcess, tmp: Path, shippers: Shippers, closed_port: int
 ) -> None:
     log = tmp / "logs" / "app.log"
     expected = lines("line", 2000)
     write_lines(log, expected[:1000])
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    dead = f"http://127.0.0.1:{closed_port}"  # nothing listens there
     shipper = shippers(es, tmp, "--es", dead, "--batch-docs", "100").start()
     write_lines(log, expected[1000:])
     assert shipper.stop() == 0

@@ -14,7 +14,7 @@ import pytest
 import trustme
 
 from agents.testing.processes import LogshipProcess, StandInProcess
-from tests.helpers import exactly_once, write_lines
+from tests.helpers import exactly_once, wait_for, write_lines
 
 PY = sys.executable
 
@@ -100,12 +100,15 @@ def test_tls_with_ca_file_insecure_and_refusal(
         write_lines(other / "logs" / "app.log", ["must not ship"])
         untrusted = LogshipProcess(url, other, "--drain-timeout", "2s")
         untrusted.start()
-        time.sleep(1.0)
+
+        def refused() -> bool:
+            return any("certificate" in str(e.get("error", "")).lower() for e in untrusted.events())
+
+        # It has tried, and been refused (a fixed sleep may end before a slow first try).
+        wait_for(refused, what="the untrusted certificate to be refused")
         code = untrusted.stop()
-        events = untrusted.events()
         assert code == 0
         assert es.messages()["must not ship"] == 0
-        assert any("certificate" in str(e.get("error", "")).lower() for e in events)
 
         # --insecure ships, and says it skips verification.
         insecure = LogshipProcess(url, other, "--insecure")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import free_port, json_events, run_waitfor, start_waitfor
+from tests.helpers import free_port, json_events, read_stderr_until, run_waitfor, start_waitfor
 from tests.integration.servers import (
     HOST,
     MARIADB_ED25519_PASSWORD,
@@ -169,15 +169,19 @@ def read_pg_startup(conn: socket.socket) -> bytes:
 def wait_for_late_server(
     server: ServerProcess, target: str, display: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Start waitfor, then the server DELAY seconds later: waitfor waits until it is up."""
+    """Start waitfor, then the server once waitfor has found it missing and at least DELAY
+    seconds later: waitfor waits until it is up."""
     started = time.monotonic()
     with start_waitfor("--timeout", "60s", "--interval", "250ms", "--json", target) as proc:
         try:
-            time.sleep(DELAY)
+            # Not a fixed sleep alone: a loaded machine may take longer to start waitfor.
+            early = read_stderr_until(proc, '"not ready"', timeout=60)
+            time.sleep(max(0.0, started + DELAY - time.monotonic()))
             if proc.poll() is not None:
                 pytest.fail(f"waitfor ended before the server started: {proc.communicate()}")
             server.start(wait=False)
-            stdout, stderr = proc.communicate(timeout=90)
+            stdout, rest = proc.communicate(timeout=90)
+            stderr = early + rest
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WAITFOR, free_port, run_waitfor, start_waitfor
+from tests.helpers import (
+    WAITFOR,
+    free_port,
+    read_stderr_until,
+    run_waitfor,
+    start_waitfor,
+    wait_for,
+)
 
 FAST = ["--timeout", "1500ms", "--interval", "50ms"]
 
@@ -102,11 +109,13 @@ def test_every_resolved_address_is_tried(listen_on: str, monkeypatch: pytest.Mon
 def test_tcp_target_that_appears_later_is_noticed_quickly() -> None:
     port = free_port()
     proc = start_waitfor("--timeout", "10s", "--interval", "100ms", f"tcp://127.0.0.1:{port}")
-    time.sleep(1.0)
+    # The port opens once waitfor has found it closed, however long waitfor took to start.
+    early = read_stderr_until(proc, "not ready")
     with socket.create_server(("127.0.0.1", port)):
         appeared = time.monotonic()
-        _, stderr = proc.communicate(timeout=10)
+        _, rest = proc.communicate(timeout=10)
         latency = time.monotonic() - appeared
+    stderr = early + rest
     assert proc.returncode == 0, stderr
     assert "not ready" in stderr and "connection refused" in stderr
     assert latency < 1.0  # bounded by the 100 ms interval, with slack for a busy machine
@@ -124,10 +133,10 @@ def test_unresolvable_host_times_out_with_the_reason() -> None:
     ), result.stderr
 
 
-def test_all_targets_must_be_ready_and_the_failing_one_is_named() -> None:
+def test_all_targets_must_be_ready_and_the_failing_one_is_named(closed_port: int) -> None:
     with socket.create_server(("127.0.0.1", 0)) as srv:
         up = f"tcp://127.0.0.1:{srv.getsockname()[1]}"
-        down = f"tcp://127.0.0.1:{free_port()}"
+        down = f"tcp://127.0.0.1:{closed_port}"
         result = run_waitfor(*FAST, up, down)
         assert result.returncode == 124
         assert f"1 of 2 not ready: {down} (connection refused" in result.stderr
@@ -140,9 +149,10 @@ def test_invert_waits_until_the_port_closes() -> None:
     proc = start_waitfor(
         "--invert", "--timeout", "10s", "--interval", "50ms", f"tcp://127.0.0.1:{port}"
     )
-    time.sleep(0.8)
+    early = read_stderr_until(proc, "not ready")  # it has seen the port still open
     srv.close()
-    _, stderr = proc.communicate(timeout=10)
+    _, rest = proc.communicate(timeout=10)
+    stderr = early + rest
     assert proc.returncode == 0, stderr
     assert "all targets down" in stderr
 
@@ -178,12 +188,13 @@ def test_consecutive_needs_a_stable_service() -> None:
 def test_file_exists_and_nonempty(tmp_path: Path) -> None:
     marker = tmp_path / "ready"
     proc = start_waitfor("--timeout", "10s", "--interval", "50ms", f"file://{marker}#nonempty")
-    time.sleep(0.3)
+    early = read_stderr_until(proc, "does not exist")
     marker.touch()
-    time.sleep(0.5)
+    early += read_stderr_until(proc, "is empty")
     assert proc.poll() is None  # exists but empty: still waiting
     marker.write_text("done\n")
-    _, stderr = proc.communicate(timeout=10)
+    _, rest = proc.communicate(timeout=10)
+    stderr = early + rest
     assert proc.returncode == 0, stderr
     assert "is empty" in stderr
 
@@ -204,9 +215,10 @@ def test_exec_target_ready_when_the_command_succeeds(tmp_path: Path) -> None:
     flag = tmp_path / "flag"
     target = f"exec:sh -c 'echo checking; test -e {flag}'"
     proc = start_waitfor("--timeout", "10s", "--interval", "50ms", target)
-    time.sleep(0.5)
+    early = read_stderr_until(proc, "not ready")  # the command has failed once
     flag.touch()
-    _, stderr = proc.communicate(timeout=10)
+    _, rest = proc.communicate(timeout=10)
+    stderr = early + rest
     assert proc.returncode == 0, stderr
     assert "exit status 1: checking" in stderr
 
@@ -218,13 +230,17 @@ def test_exec_target_that_hangs_is_killed_with_its_children(tmp_path: Path) -> N
     assert result.returncode == 124
     assert "no answer within 0.3s" in result.stderr
     child = int(pidfile.read_text())
-    time.sleep(0.2)
+
+    def state() -> str:
+        try:
+            return Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return "gone"
+
     # Gone, or a zombie waiting for a PID 1 that does not reap: either way not running.
-    try:
-        state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        state = "gone"
-    assert state in ("gone", "Z"), f"child {child} still running (state {state})"
+    # SIGKILLed, it still has to be scheduled to die (a while on a loaded machine); left
+    # alive, it would run for 30 s.
+    wait_for(lambda: state() in ("gone", "Z"), timeout=10, what=f"child {child} to die")
 
 
 def test_exec_target_command_missing_is_a_configuration_error() -> None:
@@ -275,10 +291,10 @@ def test_command_starts_with_default_signal_dispositions(up_target: str) -> None
     assert not ignored & (1 << (25 - 1)), "SIGXFSZ is ignored in the command"
 
 
-def test_command_never_runs_after_a_failure(tmp_path: Path) -> None:
+def test_command_never_runs_after_a_failure(tmp_path: Path, closed_port: int) -> None:
     marker = tmp_path / "ran"
     result = run_waitfor(
-        "--timeout", "500ms", f"tcp://127.0.0.1:{free_port()}", "--", "touch", str(marker)
+        "--timeout", "500ms", f"tcp://127.0.0.1:{closed_port}", "--", "touch", str(marker)
     )
     assert result.returncode == 124
     assert not marker.exists()
@@ -296,10 +312,12 @@ def test_missing_command_is_reported_before_waiting() -> None:
 
 
 @pytest.mark.parametrize(("signum", "code"), [(15, 143), (2, 130)])
-def test_signal_while_waiting_stops_at_once(signum: int, code: int, tmp_path: Path) -> None:
+def test_signal_while_waiting_stops_at_once(
+    signum: int, code: int, tmp_path: Path, closed_port: int
+) -> None:
     marker = tmp_path / "ran"
     proc = start_waitfor(
-        "--timeout", "60s", f"tcp://127.0.0.1:{free_port()}", "--", "touch", str(marker)
+        "--timeout", "60s", f"tcp://127.0.0.1:{closed_port}", "--", "touch", str(marker)
     )
     assert proc.stderr is not None
     assert "waiting" in proc.stderr.readline()
@@ -335,10 +353,10 @@ def test_env_error_names_the_variable() -> None:
     assert "WAITFOR_CONSECUTIVE: expected a whole number, got 'many'" in result.stderr
 
 
-def test_json_lines_every_line(up_target: str) -> None:
+def test_json_lines_every_line(up_target: str, closed_port: int) -> None:
     import json
 
-    down = f"tcp://127.0.0.1:{free_port()}"
+    down = f"tcp://127.0.0.1:{closed_port}"
     result = run_waitfor("--json", "--timeout", "500ms", up_target, down)
     assert result.returncode == 124
     events = [json.loads(line) for line in result.stderr.splitlines()]
@@ -347,10 +365,12 @@ def test_json_lines_every_line(up_target: str) -> None:
     assert down in events[-1]["message"]
 
 
-def test_quiet_prints_nothing_on_success_and_the_reason_on_failure(up_target: str) -> None:
+def test_quiet_prints_nothing_on_success_and_the_reason_on_failure(
+    up_target: str, closed_port: int
+) -> None:
     ok = run_waitfor("--quiet", *FAST, up_target)
     assert ok.returncode == 0 and ok.stderr == ""
-    bad = run_waitfor("--quiet", "--timeout", "500ms", f"tcp://127.0.0.1:{free_port()}")
+    bad = run_waitfor("--quiet", "--timeout", "500ms", f"tcp://127.0.0.1:{closed_port}")
     assert bad.returncode == 124
     assert "timed out" in bad.stderr and "connection refused" in bad.stderr
     assert "INFO" not in bad.stderr
@@ -441,9 +461,10 @@ def test_exec_reason_is_the_last_output_line() -> None:
 
 
 @pytest.fixture
-def silent_nameserver(tmp_path: Path) -> Iterator[list[str]]:
+def silent_nameserver(tmp_path: Path) -> Iterator[tuple[list[str], socket.socket]]:
     """A command prefix running its command with /etc/resolv.conf pointing at a UDP
-    nameserver that swallows every query (in a private mount namespace)."""
+    nameserver that swallows every query (in a private mount namespace), and that
+    nameserver's socket (to see the queries arrive)."""
     import shutil
 
     if os.geteuid() != 0 or shutil.which("unshare") is None:
@@ -462,14 +483,17 @@ def silent_nameserver(tmp_path: Path) -> Iterator[list[str]]:
     if probe.returncode != 0:
         sock.close()
         pytest.skip(f"cannot bind-mount resolv.conf in a mount namespace: {probe.stderr!r}")
-    yield prefix
+    yield prefix, sock
     sock.close()
 
 
-def test_deadline_holds_while_the_nameserver_is_silent(silent_nameserver: list[str]) -> None:
+def test_deadline_holds_while_the_nameserver_is_silent(
+    silent_nameserver: tuple[list[str], socket.socket],
+) -> None:
+    prefix, _ = silent_nameserver
     started = time.monotonic()
     result = subprocess.run(
-        [*silent_nameserver, *WAITFOR, "--timeout", "2s", "tcp://db.example:5432"],
+        [*prefix, *WAITFOR, "--timeout", "2s", "tcp://db.example:5432"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 124, result.stderr
