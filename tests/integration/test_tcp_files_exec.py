@@ -501,15 +501,63 @@ def test_deadline_holds_while_the_nameserver_is_silent(
     assert "db.example" in result.stderr
 
 
-def test_sigterm_is_prompt_while_the_nameserver_is_silent(silent_nameserver: list[str]) -> None:
+def test_sigterm_is_prompt_while_the_nameserver_is_silent(
+    silent_nameserver: tuple[list[str], socket.socket],
+) -> None:
+    prefix, nameserver = silent_nameserver
     proc = subprocess.Popen(
-        [*silent_nameserver, *WAITFOR, "--timeout", "60s", "tcp://db.example:5432"],
+        [*prefix, *WAITFOR, "--timeout", "60s", "tcp://db.example:5432"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     with proc:
-        time.sleep(1.5)
+        # The signal comes while waitfor's lookup waits on the silent nameserver: once its
+        # query has arrived (a fixed sleep raced with a slow start).
+        nameserver.settimeout(30)
+        try:
+            nameserver.recv(512)
+        except TimeoutError:
+            proc.kill()
+            pytest.fail(f"no query reached the nameserver: {proc.communicate()}")
         sent = time.monotonic()
         proc.send_signal(15)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 143, stderr
     assert time.monotonic() - sent < 2.0
+
+
+def self_connected() -> socket.socket:
+    """A real TCP connection of a socket to itself (Linux allows the simultaneous open
+    that a connect from port P to port P makes): what a connect to an unused ephemeral
+    port can, rarely, turn into."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.connect(sock.getsockname())
+    assert sock.getsockname() == sock.getpeername()
+    return sock
+
+
+def test_a_connection_to_itself_is_not_a_listening_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from agents.waitfor.checks import NotReady
+    from agents.waitfor.checks.tcp import TcpCheck
+    from agents.waitfor.targets import parse_target
+
+    sock = self_connected()
+    port = sock.getsockname()[1]
+    check = TcpCheck(parse_target(f"tcp://127.0.0.1:{port}"))
+    real_open = asyncio.open_connection
+
+    async def open_itself(*args: object, **kwargs: object) -> object:
+        return await real_open(sock=sock)
+
+    monkeypatch.setattr(asyncio, "open_connection", open_itself)
+    with pytest.raises(NotReady, match=rf"^nothing listens on 127\.0\.0\.1:{port} \(the"):
+        asyncio.run(check.probe())
+    # the first, blocking look (before any event loop) tells the same
+    sock = self_connected()
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: sock)
+    with pytest.raises(NotReady, match=r"^nothing listens on 127\.0\.0\.1:\d+ \(the"):
+        TcpCheck(parse_target(f"tcp://127.0.0.1:{sock.getsockname()[1]}")).probe_now(1.0)

@@ -53,7 +53,7 @@ async def open_stream(
     """
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        return await asyncio.open_connection(
+        reader, writer = await asyncio.open_connection(
             host,
             port,
             ssl=tls,
@@ -64,6 +64,22 @@ async def open_stream(
         if isinstance(exc, TimeoutError):
             raise
         raise NotReady(describe_oserror(exc, where, tls=tls is not None)) from None
+    ends = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+    if connected_to_itself(*ends):
+        writer.transport.abort()
+        raise NotReady(SELF_CONNECT.format(where=where))
+    return reader, writer
+
+
+# A connect to a local port in the ephemeral range where nothing listens can pick that
+# very port as its own source port: the SYN meets itself and the connection "succeeds"
+# (TCP simultaneous open). Go's net.Dial checks for it too (selfConnect). Waiting for
+# localhost:40000, say, would then end "ready" while nothing listens.
+SELF_CONNECT = "nothing listens on {where} (the connection was to itself)"
+
+
+def connected_to_itself(sockname: object, peername: object) -> bool:
+    return sockname is not None and sockname == peername
 
 
 # How long a peer gets to acknowledge our goodbye. A plain TCP close is done at once; a

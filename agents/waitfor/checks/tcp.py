@@ -43,9 +43,13 @@ class TcpCheck(BaseCheck):
             # An ASCII host as bytes spares getaddrinfo the IDNA codec's import.
             host = self.host.encode() if self.host.isascii() else self.host
             with socket.create_connection((host, self.port), timeout=limit) as conn:
-                peer = conn.getpeername()
+                peer, own = conn.getpeername(), conn.getsockname()
         except OSError as exc:
             raise NotReady(str(exc)) from None
+        if own == peer:  # see _net.SELF_CONNECT (imported only in this rare case)
+            from agents.waitfor.checks._net import SELF_CONNECT
+
+            raise NotReady(SELF_CONNECT.format(where=self.where))
         return f"connected to {peer[0]}:{peer[1]}"
 
 
