@@ -5,8 +5,9 @@ owns every task: the pipeline, the checkpointer's writer, one harvester per file
 scanner, the status server; a task that fails makes logship commit what was acknowledged
 and exit 1. Signal handlers only set flags. On the first SIGTERM
 logship keeps reading — in a co-located sidecar the app is still writing its shutdown
-lines — until every file is at its end and none grew for `drain_quiet` (or until
-`drain_timeout`), ships it all, commits the registry and exits 0. A second signal
+lines — until the processes writing its files are gone (when it can see them:
+`writers.py`), every file is at its end and none grew for `drain_quiet` since the signal
+(or until `drain_timeout`), ships it all, commits the registry and exits 0. A second signal
 commits what was acknowledged and exits at once.
 
 With `--template-file`, logship watches and reads its files at once — /readyz does not
@@ -36,6 +37,7 @@ from agents._stray import asyncio_handler
 from agents._supervise import Failure, Supervisor
 from agents.logship.bulk import Event, ItemResult
 from agents.logship.checkpoint import Checkpointer
+from agents.logship.decide import drain_may_end
 from agents.logship.discovery import Watcher
 from agents.logship.events import EventBuilder, parse_labels_file
 from agents.logship.files import FileTable, Phase
@@ -47,6 +49,7 @@ from agents.logship.output.template import TemplateRefused, install_template, lo
 from agents.logship.pipeline import Pipeline
 from agents.logship.registry import Registry
 from agents.logship.server import StatusServer, render_metrics
+from agents.logship.writers import look_around, writers
 
 
 class App:
@@ -271,9 +274,27 @@ class App:
         started = self.drain_started
         deadline = started + cfg.drain_timeout
         events_before = self.pipeline.stats.events_in
+        sight = await asyncio.to_thread(look_around)
+        if sight.visible:
+            self.log.info("drain: waiting for the processes writing the files to end",
+                          sees=sight.why)  # fmt: skip
+        else:
+            self.log.info("drain: the processes writing the files cannot be seen; stopping "
+                          "once no file grew for --drain-quiet after the signal",
+                          why=sight.why, drain_quiet=cfg.drain_quiet)  # fmt: skip
+        writers_gone_at: float | None = None
         while self.clock() < deadline and not self.phase.stop_now:
             await self.files.scan()  # files created during shutdown count too
-            if self.files.quiet_at_end():
+            count = None
+            if sight.visible:
+                count = len(await asyncio.to_thread(writers, self.files.being_read()))
+                if count:
+                    writers_gone_at = None
+                elif writers_gone_at is None:
+                    writers_gone_at = self.clock()
+            if drain_may_end(now=self.clock(), signal_at=started, writers=count,
+                             last_growth=self.files.last_growth(), at_end=self.files.at_end(),
+                             writers_gone_at=writers_gone_at, quiet=cfg.drain_quiet):  # fmt: skip
                 break
             await asyncio.sleep(0.05)
         await self.files.read_to_the_end(deadline - self.clock(), self._stopping)

@@ -1,7 +1,8 @@
 """What the file table does, decided from what it saw: pure functions, no I/O.
 
 A harvester's look at its file (`Look`) becomes a `Change`; a change, with how much was
-read and how long the file was quiet, becomes a `Step`. A scan's find becomes `Seen`; a
+read and how long the file was quiet, becomes a `Step`. On SIGTERM `drain_may_end` says
+when the app is done writing. A scan's find becomes `Seen`; a
 file just opened starts where `where_to_start` says; a file read to its end after it went
 away is kept, let go or forgotten as `after_finish` says. `files.FileTable` acts on them.
 """
@@ -124,3 +125,24 @@ def after_finish(*, deleted: bool, unacknowledged: int) -> Literal["keep", "let 
     if unacknowledged:
         return "keep"
     return "forget" if deleted else "let go"
+
+
+def drain_may_end(
+    *,
+    now: float,
+    signal_at: float,
+    last_growth: float,
+    at_end: bool,
+    writers: int | None,
+    writers_gone_at: float | None,
+    quiet: float,
+) -> bool:
+    """Whether the drain may stop reading: every file is read to its end, no process
+    still writes one (`writers`: how many are seen; None when logship cannot see them),
+    and nothing grew for `quiet` since the latest of the signal, the last growth and the
+    moment the last writer was gone. The quiet never starts before the signal: a file
+    idle for minutes before it gets its shutdown line a moment after (issue 12)."""
+    if not at_end or writers:
+        return False
+    since = max(signal_at, last_growth, writers_gone_at or signal_at)
+    return now - since >= quiet

@@ -17,6 +17,7 @@ file is read to its end before it is closed; a file idle for `close_inactive` is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Coroutine
@@ -322,13 +323,23 @@ class FileTable:
         return [h for key, h in self.harvesters.items()
                 if not h.finished and not self.tasks[key].done()]  # fmt: skip
 
-    def quiet_at_end(self) -> bool:
-        """Every file still read is at its end and grew no more for drain_quiet."""
-        now = self.clock()
-        active = self.active()
-        return all(now - h.last_growth >= self.config.drain_quiet for h in active) and all(
-            _at_end(h) for h in active
-        )
+    def at_end(self) -> bool:
+        """Every file still read is read to its end."""
+        return all(_at_end(h) for h in self.active())
+
+    def last_growth(self) -> float:
+        """When a file still read last grew (0.0 when none is read)."""
+        return max((h.last_growth for h in self.active()), default=0.0)
+
+    def being_read(self) -> set[tuple[int, int]]:
+        """(device, inode) of every file still read: whose writers the drain waits for."""
+        ids = set()
+        for h in self.active():
+            with contextlib.suppress(OSError):
+                if h.fd >= 0:
+                    st = os.fstat(h.fd)
+                    ids.add((st.st_dev, st.st_ino))
+        return ids
 
     async def read_to_the_end(self, within: float, stopping: asyncio.Event) -> None:
         """The drain's last pass: each harvester's own task reads the rest and its partial

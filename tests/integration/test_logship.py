@@ -57,6 +57,62 @@ def test_startup_and_shutdown_lines_colocated_sidecar(es: StandInProcess, tmp: P
     assert drained and drained[0]["unacknowledged"] == 0
 
 
+def test_a_line_20ms_after_sigterm_on_a_file_idle_for_seconds_ships(
+    es: StandInProcess, tmp: Path
+) -> None:
+    """Issue 12's reproduction: the file was quiet before the signal, so a quiet timer
+    measured from its last growth ended the drain at once and lost the line."""
+    log = tmp / "logs" / "app.log"
+    write_lines(log, ["before"])
+    shipper = LogshipProcess(es, tmp).start()
+    wait_for(lambda: "before" in es.messages(), what="the first line to ship")
+    time.sleep(2.0)  # the app idles: part of the scenario
+    shipper.signal(signal.SIGTERM)
+    time.sleep(0.02)
+    write_lines(log, ["stopping (after SIGTERM)"])
+    assert shipper.wait() == 0
+    exactly_once(es.messages(), ["before", "stopping (after SIGTERM)"])
+
+
+LATE_APP = """
+import signal, sys, time
+log = open(sys.argv[1], "a", buffering=1)
+def stop(*_):
+    log.write("shutting down\\n")
+    time.sleep(float(sys.argv[2]))  # in-flight requests, as a real server waits for them
+    log.write("stopped\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+log.write("started\\n")
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_the_drain_waits_for_an_app_it_can_see_logging_3s_after_sigterm(
+    es: StandInProcess, tmp: Path
+) -> None:
+    """logship sees the app's process (one process namespace, as here or with
+    shareProcessNamespace) holding the file: it reads on until the app is gone, well
+    past --drain-quiet (0.5 s here)."""
+    log = tmp / "logs" / "app.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    app = subprocess.Popen([PY, "-c", LATE_APP, str(log), "3"], stdout=subprocess.PIPE,
+                           text=True)  # fmt: skip
+    assert app.stdout is not None and app.stdout.readline() == "ready\n"
+    shipper = LogshipProcess(es, tmp).start()
+    wait_for(lambda: "started" in es.messages(), what="the app's first line to ship")
+    app.send_signal(signal.SIGTERM)  # co-located: both at once
+    code = shipper.stop()
+    app.wait(10)
+    app.stdout.close()
+    assert code == 0
+    exactly_once(es.messages(), ["started", "shutting down", "stopped"])
+    said = [e for e in shipper.events() if e["message"].startswith("drain: waiting")]
+    assert said, shipper.events()
+
+
 def test_native_sidecar_gets_sigterm_after_the_app_exited(es: StandInProcess, tmp: Path) -> None:
     log = tmp / "logs" / "app.log"
     shipper = LogshipProcess(es, tmp).start()

@@ -106,3 +106,24 @@ def test_a_finished_file_is_kept_until_acknowledged_then_let_go_or_forgotten() -
     assert after_finish(deleted=False, unacknowledged=3) == "keep"
     assert after_finish(deleted=True, unacknowledged=0) == "forget"
     assert after_finish(deleted=False, unacknowledged=0) == "let go"
+
+
+def test_the_drain_quiet_starts_at_the_signal_never_before() -> None:
+    from agents.logship.decide import drain_may_end
+
+    def may_end(now: float, **kw: object) -> bool:
+        facts: dict[str, object] = {
+            "signal_at": 100.0, "last_growth": 10.0, "at_end": True, "writers": None,
+            "writers_gone_at": None, "quiet": 1.0,
+        }  # fmt: skip
+        return drain_may_end(now=now, **(facts | kw))  # type: ignore[arg-type]
+
+    # blind: idle for 90 s before the signal, still 1 s of quiet after it (the 20 ms case)
+    assert not may_end(100.02) and not may_end(100.99) and may_end(101.0)
+    assert not may_end(101.5, last_growth=100.6) and may_end(101.6, last_growth=100.6)
+    assert not may_end(200.0, at_end=False)
+    # seen: nothing ends while a writer lives, however quiet
+    assert not may_end(150.0, writers=1)
+    # the last writer went at 130: quiet counts from then
+    assert not may_end(130.5, writers=0, writers_gone_at=130.0)
+    assert may_end(131.0, writers=0, writers_gone_at=130.0)

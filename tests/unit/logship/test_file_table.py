@@ -19,6 +19,7 @@ import pytest_asyncio
 from agents._log import Logger
 from agents._supervise import Supervisor
 from agents.logship.checkpoint import Checkpointer
+from agents.logship.decide import drain_may_end
 from agents.logship.events import EventBuilder
 from agents.logship.files import FileTable, Phase
 from agents.logship.pipeline import Pipeline
@@ -151,16 +152,25 @@ async def test_the_drain_waits_until_every_file_is_quiet_and_at_its_end(rig: Rig
     await rig.table.scan()
     await rig.settle("a")
     rig.table.phase.draining = True
-    assert not rig.table.quiet_at_end()  # read just now: not quiet yet
+
+    def may_end(signal_at: float) -> bool:
+        return drain_may_end(now=rig.clock(), signal_at=signal_at, writers=None,
+                             writers_gone_at=None, last_growth=rig.table.last_growth(),
+                             at_end=rig.table.at_end(), quiet=1.0)  # fmt: skip
+
+    assert rig.table.at_end() and not may_end(0.0)  # read just now: not quiet yet
     rig.clock.advance(1.0)
-    assert rig.table.quiet_at_end()
+    assert may_end(0.0)
+    signal = rig.clock()
+    assert not may_end(signal)  # quiet for long, but the signal just came
     with app_log.open("a") as f:
         f.write("b\n")  # a late shutdown line
-    assert not rig.table.quiet_at_end()  # not at its end
+    assert not rig.table.at_end()  # not at its end
     await rig.settle("a", "b")
-    assert not rig.table.quiet_at_end()  # at its end, but it just grew
+    assert rig.table.at_end() and not may_end(signal)  # at its end, but it just grew
     rig.clock.advance(1.0)
-    assert rig.table.quiet_at_end()
+    assert may_end(signal)
+    assert len(rig.table.being_read()) == 1
 
 
 async def test_the_committed_tail_is_of_the_bytes_read_not_of_the_file_now(rig: Rig) -> None:
