@@ -366,6 +366,8 @@ def split_targets(text: str) -> list[str]:
                 and text[match.start() - 1] != ","
             ):
                 raise OptionError("WAITFOR_TARGETS: a quote must open a whole target")
+            if not quoted.strip():
+                raise OptionError("WAITFOR_TARGETS: an empty quoted target: remove the quotes")
             out.append(quoted)
             continue
         word = match.group(3)
