@@ -83,6 +83,14 @@ def read_stderr_until(proc: subprocess.Popen[str], text: str, timeout: float = 3
     )
 
 
+def run_python(code: str, timeout: float = 60) -> str:
+    """`code` run by this interpreter in a fresh process (nothing imported by the tests
+    counts there); its stdout. A failure fails the test."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, check=True)  # fmt: skip
+    return done.stdout
+
+
 def json_events(stderr: str) -> list[dict[str, Any]]:
     """Parse `--json` output; every line must be a JSON object."""
     return [json.loads(line) for line in stderr.splitlines() if line.strip()]

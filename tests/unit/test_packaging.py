@@ -50,8 +50,8 @@ def test_logship_extra_is_what_logship_imports_and_no_http_library(project: dict
     gzip): the distributions they pull in are exactly those of the logship extra."""
     import json
     import re
-    import subprocess
-    import sys
+
+    from tests.helpers import run_python
 
     probe = (
         "import importlib, json, pkgutil, sys\n"
@@ -66,9 +66,8 @@ def test_logship_extra_is_what_logship_imports_and_no_http_library(project: dict
         "top = {n.split('.')[0] for n in set(sys.modules) - before}\n"
         "print(json.dumps(sorted({d for n in top for d in owners.get(n, [])})))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60, check=True)  # fmt: skip
-    imported = {d.lower() for d in json.loads(done.stdout)} - {"pod-agents"}
+    out = run_python(probe)
+    imported = {d.lower() for d in json.loads(out)} - {"pod-agents"}
     wanted = project["optional-dependencies"]["logship"]
     assert imported == {re.split(r"[<>=\[ ]", r)[0].lower() for r in wanted}
     assert not imported & {"aiohttp", "elastic-transport", "elasticsearch", "urllib3"}

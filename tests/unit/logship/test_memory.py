@@ -4,12 +4,11 @@ glibc's malloc_trim for real in a fresh interpreter."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import pytest
 
 from agents.logship.memory import give_back_when_quiet
+from tests.helpers import run_python
 
 
 @pytest.mark.asyncio
@@ -56,7 +55,6 @@ def test_trim_hands_freed_heap_back_to_the_system() -> None:
         "before = anon()\n"
         "print(trim(), before - anon())\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60, check=True)  # fmt: skip
-    released, kib = done.stdout.split()
-    assert released == "True" and int(kib) > 40_000, done.stdout
+    out = run_python(probe)
+    released, kib = out.split()
+    assert released == "True" and int(kib) > 40_000, out

@@ -103,8 +103,7 @@ def test_bodies_gzip_with_isal_and_with_zlib_where_isal_is_missing(
 def test_the_sender_loads_no_http_library() -> None:
     """logship's own client: neither aiohttp nor the official transport (~19 MiB) is
     imported by a sender that has sent a request."""
-    import subprocess
-    import sys
+    from tests.helpers import run_python
 
     probe = (
         "import asyncio, sys\n"
@@ -114,9 +113,8 @@ def test_the_sender_loads_no_http_library() -> None:
         "heavy = ('elastic_transport', 'aiohttp', 'urllib3', 'requests', 'certifi')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60, check=True)  # fmt: skip
-    assert done.stdout.split("\n")[:2] == ["False", "[]"]
+    out = run_python(probe)
+    assert out.split("\n")[:2] == ["False", "[]"]
 
 
 def test_bad_urls_are_refused_at_start_without_the_password() -> None:
