@@ -1,31 +1,24 @@
 #!/usr/bin/env python3
 """Where logship's idle memory goes: its imports, one by one, then the running process.
 
-Four parts, each in fresh child processes (so nothing here is counted), about a minute:
+Three parts, each in fresh child processes (so nothing here is counted), about a minute:
 
 1. Import ladder: one child imports what logship imports, in logship's order (with
    glibc's malloc tuned as `logship` tunes it, through the MALLOC_* variables that
    `agents.logship.memory.MALLOC_SETTINGS` names), and reads VmRSS, RssAnon and RssFile from
    /proc/self/status after each step: the interpreter alone; ssl (asyncio imports it,
    and with it OpenSSL); asyncio; logship's start-up (cli, config); the rest of its core
-   (agents.logship.app); a running event loop; where the sender is the official
-   transport (older versions of logship), aiohttp and elastic_transport; the sender made and one
-   request asked of it (its own HTTP client, on asyncio streams); isal (gzip,
+   (agents.logship.app); a running event loop; the sender made and one request asked
+   of it (its own HTTP client, on asyncio streams); isal (gzip,
    --compress); the executor's threads after doing logship's kind of work (120 KiB
    preads and a gzip of a 1 MiB bulk body each). Then, beyond the idle default, one row
    each: an https:// node (a TLS context with the system's CA store), the status server
    listening (--http-port), yaml (--config), watchdog (--watch watchdog, or no inotify).
-2. aiohttp's two default SSL contexts (where logship imports aiohttp): aiohttp imported
-   in fresh interpreters (ssl and asyncio first), as it is and with
-   `SSLContext.set_default_verify_paths` made a no-op, 3 times each: the difference of
-   the medians is what loading the system's CA bundle into those two contexts costs.
-   (logship never uses them: the transport passes a context of its own for every
-   https:// node.)
-3. By package: a second child imports the same with an import hook that charges each
+2. By package: a second child imports the same with an import hook that charges each
    module the RSS growth while its body ran, less its own nested imports; summed by
    top-level package. Page-granular and approximate (a module that happens to fault in a
    new malloc or pymalloc arena pays for it), but it says which packages weigh.
-4. The running shipper: `logship` (this venv's) with its defaults ships --files (20)
+3. The running shipper: `logship` (this venv's) with its defaults ships --files (20)
    files of 1,000 lines (benchmarks/logship_bench.py's lines and idle scenario) to the
    benchmark's sink; 15 s after the sink has them all (logship hands its freed heap
    back once quiet for 5 s: agents/logship/memory.py), VmRSS / VmHWM / threads and
@@ -94,13 +87,6 @@ asyncio.set_event_loop(loop)
 loop.run_until_complete(asyncio.sleep(0))
 say("event loop", "a running asyncio loop", t)
 from agents.logship.output import elasticsearch as es
-if hasattr(es, "_import_transport"):  # the official transport, on aiohttp
-    t = time.perf_counter()
-    import aiohttp
-    say("aiohttp", "client; its import makes 2 SSL contexts with the CA bundle", t)
-    t = time.perf_counter()
-    es._import_transport()
-    say("elastic_transport", "AsyncTransport (urllib3, email, http.client come along)", t)
 t = time.perf_counter()
 sender = es.ElasticsearchSender({"hosts": ["http://127.0.0.1:9"], "http_compress": True})
 loop.run_until_complete(sender.ping())  # refused: the client's code has run
@@ -139,21 +125,7 @@ for name, note in (("yaml", "only with --config"),
     say(name, note, t)
 """
 
-# --- part 2: aiohttp's default SSL contexts ----------------------------------------------
-
-AIOHTTP_CONTEXTS = r"""
-import os, ssl, sys, asyncio
-def rss():
-    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-before = rss()
-if sys.argv[1] == "without":  # aiohttp's two default contexts made without the CA bundle
-    ssl.SSLContext.set_default_verify_paths = lambda self: None
-import aiohttp
-print(rss() - before)
-"""
-
-
-# --- part 3: RSS by package (an import hook in a child) ---------------------------------
+# --- part 2: RSS by package (an import hook in a child) ---------------------------------
 
 BY_PACKAGE = r"""
 import importlib.abc, json, os, sys
@@ -194,8 +166,6 @@ class Finder(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Finder())
 import agents.logship.config, agents.logship.app
 from agents.logship.output import elasticsearch as es
-if hasattr(es, "_import_transport"):
-    es._import_transport()
 es.deflater()
 print(json.dumps(own))
 """
@@ -209,7 +179,7 @@ def run_child(code: str, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-# --- part 4: the running shipper ------------------------------------------------------------
+# --- part 3: the running shipper ------------------------------------------------------------
 
 
 def smaps(pid: int) -> dict[str, int]:
@@ -298,12 +268,6 @@ def main(argv: list[str] | None = None) -> int:
         run_child("import agents.logship.app, yaml, watchdog.observers, isal", env)
         steps = [json.loads(line) for line in run_child(LADDER, env | tuned).splitlines()]
         own = json.loads(run_child(BY_PACKAGE, env | tuned))
-        contexts = {}
-        if any(s["step"] == "aiohttp" for s in steps):  # logship sends through aiohttp
-            contexts = {how: sorted(int(run_child(AIOHTTP_CONTEXTS, env | tuned, how))
-                                    for _ in range(3))[1]
-                        for how in ("with", "without")}  # fmt: skip
-        context_bytes = contexts["with"] - contexts["without"] if contexts else None
         sink = Sink(os.path.join(tmp, "sink.log"), env)
         try:
             idle_run(tmp, env, sink, 1, 1000, "warm")  # page cache, .pyc: not counted
@@ -334,14 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                   "with its defaults has loaded)")  # fmt: skip
             print("beyond the defaults:")
         prev = s
-    if context_bytes is None:
-        print("\n2. (logship does not import aiohttp: no default SSL contexts to measure)")
-    else:
-        print(f"\n2. of aiohttp's row: its two default SSL contexts with the CA bundle "
-              f"{context_bytes / 2**20:.1f} MiB (aiohttp alone {contexts['with'] / 2**20:.1f}, "
-              f"without the bundle {contexts['without'] / 2**20:.1f})")  # fmt: skip
-
-    print("\n3. RSS charged to each top-level package while its modules ran (MiB)\n")
+    print("\n2. RSS charged to each top-level package while its modules ran (MiB)\n")
     packages: dict[str, int] = {}
     for name, grown in own.items():
         top = name.split(".")[0]
@@ -354,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {rest / 2**20:6.2f}  {len(ranked) - 18} others\n  {total / 2**20:6.2f}  "
           f"in all ({len(own)} modules)")  # fmt: skip
 
-    print(f"\n4. the running shipper, {SETTLE_S:.0f} s after its files were shipped (MiB)\n")
+    print(f"\n3. the running shipper, {SETTLE_S:.0f} s after its files were shipped (MiB)\n")
     print(f"{'files':>5} {'lines':>7} {'VmRSS':>6} {'VmHWM':>6} {'anon':>6} {'file':>6} "
           f"{'thr':>3}")  # fmt: skip
     for r in (one, many):
@@ -371,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {mib(sum(k for _, k in maps[10:])):>6}  {len(maps) - 10} other mappings")
     print(f"\ntotal {time.monotonic() - started:.0f} s")
     if args.json:
-        doc.update(ladder=steps, by_module_bytes=own, ssl_context_bytes=context_bytes,
+        doc.update(ladder=steps, by_module_bytes=own,
                    idle={"one": one, "many": many})  # fmt: skip
         with open(args.json, "w") as fh:
             json.dump(doc, fh, indent=2)
