@@ -7,8 +7,10 @@ and exit 1. Signal handlers only set flags. On the first SIGTERM
 logship keeps reading — in a co-located sidecar the app is still writing its shutdown
 lines — until the processes writing its files are gone (when it can see them:
 `writers.py`), every file is at its end and none grew for `drain_quiet` since the signal
-(or until `drain_timeout`), ships it all, commits the registry and exits 0. A second signal
-commits what was acknowledged and exits at once.
+(or until `drain_timeout`), ships it all, commits the registry and exits 0. Writers that
+outlive the drain (a sidecar restarted alone) are waited for until WRITERS_RESERVE (at most
+a fifth of the timeout) is left; then what they wrote ships, and a partial last line waits
+for the next start. A second signal commits what was acknowledged and exits at once.
 
 With `--template-file`, logship watches and reads its files at once — /readyz does not
 wait for Elasticsearch, and startup lines wait in the memory budget — but the pipeline
@@ -50,6 +52,8 @@ from agents.logship.pipeline import Pipeline
 from agents.logship.registry import Registry
 from agents.logship.server import StatusServer, render_metrics
 from agents.logship.writers import look_around, writers
+
+WRITERS_RESERVE = 5.0  # seconds of --drain-timeout kept for shipping after the writers
 
 
 class App:
@@ -240,6 +244,11 @@ class App:
         port = self.server.port if self.server else None
         self.log.info("started", paths=list(self.config.paths), es=len(self.config.es),
                       files=len(self.files.harvesters), http_port=port)  # fmt: skip
+        sight = await asyncio.to_thread(look_around)
+        if not sight.visible:  # said once: the drain looks again (the app may start later)
+            self.log.info("the processes writing the files cannot be seen (yet): on SIGTERM "
+                          "logship stops once no file grew for --drain-quiet after the "
+                          "signal, unless it sees them then", why=sight.why)  # fmt: skip
 
     async def _listen(self, server: StatusServer) -> None:
         try:
@@ -282,12 +291,22 @@ class App:
             self.log.info("drain: the processes writing the files cannot be seen; stopping "
                           "once no file grew for --drain-quiet after the signal",
                           why=sight.why, drain_quiet=cfg.drain_quiet)  # fmt: skip
+        # Writers are waited for until a share of the deadline is left to ship what they
+        # wrote: a sidecar restarted alone (liveness, an update) beside an app that goes on.
+        writers_until = deadline - min(WRITERS_RESERVE, cfg.drain_timeout / 5)
         writers_gone_at: float | None = None
         while self.clock() < deadline and not self.phase.stop_now:
             await self.files.scan()  # files created during shutdown count too
             count = None
             if sight.visible:
                 count = len(await asyncio.to_thread(writers, self.files.being_read()))
+                if count and self.clock() >= writers_until:
+                    self.log.warning("drain: the processes writing the files go on; shipping "
+                                     "what they wrote so far (a partial last line waits for "
+                                     "the next start)", writers=count,
+                                     waited=round(self.clock() - started, 3))  # fmt: skip
+                    self.phase.keep_partial = True
+                    break
                 if count:
                     writers_gone_at = None
                 elif writers_gone_at is None:

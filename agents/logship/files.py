@@ -59,6 +59,8 @@ class Phase:
     draining: bool = False  # SIGTERM: read on until quiet
     final: bool = False  # the drain's last pass: read to the end once more and stop
     stop_now: bool = False  # a second signal or a failure: stop where you are
+    keep_partial: bool = False  # writers still alive at the last pass: a partial last
+    # line (and lines a multiline join holds) wait for the next start, never cut in two
 
 
 class FileTable:
@@ -196,7 +198,8 @@ class FileTable:
                 h.wakeup.clear()  # a change from here on is read at the next turn
                 read = await h.read_available()
                 if final:  # drain: everything up to the end is read; ship the partial rest
-                    await h.finish()
+                    if not self.phase.keep_partial:
+                        await h.finish()
                     h.finished = True
                     return
                 await h.flush_multiline_if_due()
@@ -332,8 +335,10 @@ class FileTable:
         return max((h.last_growth for h in self.active()), default=0.0)
 
     def being_read(self) -> set[tuple[int, int]]:
-        """(device, inode) of every file still read: whose writers the drain waits for."""
-        ids = set()
+        """(device, inode) of every file still read, or closed as inactive and watched
+        for growth: whose writers the drain waits for (an app idle for longer than
+        --close-inactive still writes its shutdown line to the file it holds)."""
+        ids = set(self.idle)
         for h in self.active():
             with contextlib.suppress(OSError):
                 if h.fd >= 0:

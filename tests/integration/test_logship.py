@@ -78,7 +78,8 @@ LATE_APP = """
 import signal, sys, time
 log = open(sys.argv[1], "a", buffering=1)
 def stop(*_):
-    log.write("shutting down\\n")
+    if sys.argv[3:] != ["silent"]:
+        log.write("shutting down\\n")
     time.sleep(float(sys.argv[2]))  # in-flight requests, as a real server waits for them
     log.write("stopped\\n")
     sys.exit(0)
@@ -111,6 +112,76 @@ def test_the_drain_waits_for_an_app_it_can_see_logging_3s_after_sigterm(
     exactly_once(es.messages(), ["started", "shutting down", "stopped"])
     said = [e for e in shipper.events() if e["message"].startswith("drain: waiting")]
     assert said, shipper.events()
+
+
+def test_an_app_idle_past_close_inactive_still_has_its_late_shutdown_line_shipped(
+    es: StandInProcess, tmp: Path
+) -> None:
+    """The file was closed as inactive (the app idled for longer than --close-inactive),
+    yet the app still holds it: the drain waits for that writer too."""
+    log = tmp / "logs" / "app.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    app = subprocess.Popen([PY, "-c", LATE_APP, str(log), "2", "silent"],
+                           stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert app.stdout is not None and app.stdout.readline() == "ready\n"
+    shipper = LogshipProcess(es, tmp, "--close-inactive", "1s").start()
+    wait_for(lambda: shipper.logged("file closed", reason="inactive"),
+             what="the idle file to be closed")  # fmt: skip
+    app.send_signal(signal.SIGTERM)  # co-located: both at once
+    code = shipper.stop()
+    app.wait(10)
+    app.stdout.close()
+    assert code == 0
+    exactly_once(es.messages(), ["started", "stopped"])
+
+
+PIECES_APP = """
+import signal, sys, time
+log = open(sys.argv[1], "a", buffering=1)
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+print("ready", flush=True)
+i = 0
+while not stop:
+    for piece in (f"line {i:04d} ", "written in ", "three pieces\\n"):
+        log.write(piece)
+        log.flush()
+        time.sleep(0.03)
+    i += 1
+log.write("stopped\\n")
+print(i, flush=True)
+"""
+
+
+def test_a_sidecar_restarted_alone_twice_beside_a_writing_app_loses_doubles_splits_nothing(
+    es: StandInProcess, tmp: Path
+) -> None:
+    """The app goes on writing (lines in pieces) while logship alone is stopped and
+    started again: each stop waits for the writer until its reserve, ships what is
+    complete, keeps the partial line for the next start, and ends within --drain-timeout."""
+    log = tmp / "logs" / "app.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    app = subprocess.Popen([PY, "-c", PIECES_APP, str(log)], stdout=subprocess.PIPE,
+                           text=True)  # fmt: skip
+    assert app.stdout is not None and app.stdout.readline() == "ready\n"
+    for _ in range(2):
+        shipper = LogshipProcess(es, tmp, "--drain-timeout", "3s").start()
+        time.sleep(1.0)  # the app writes meanwhile: part of the scenario
+        began = time.monotonic()
+        assert shipper.stop() == 0
+        assert time.monotonic() - began < 3.0 + 1.5  # the timeout, and the exit itself
+        assert shipper.logged("drain: the processes writing the files go on"), shipper.stderr()
+        assert not shipper.logged("drain deadline passed"), shipper.stderr()
+    shipper = LogshipProcess(es, tmp).start()
+    time.sleep(0.5)
+    app.send_signal(signal.SIGTERM)
+    assert shipper.stop() == 0
+    count = int(app.stdout.readline())
+    app.wait(10)
+    app.stdout.close()
+    written = log.read_text().splitlines()
+    assert len(written) == count + 1
+    exactly_once(es.messages(), written)
 
 
 def test_native_sidecar_gets_sigterm_after_the_app_exited(es: StandInProcess, tmp: Path) -> None:
