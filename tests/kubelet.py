@@ -10,18 +10,34 @@ containers from our images:
 2. the containers, all at once;
 3. termination, when the pod is deleted or (restartPolicy Never/OnFailure) when every
    container has exited: SIGTERM to the containers all at once; once they have all
-   exited, SIGTERM to the native sidecars, last started first; SIGKILL to whatever still
-   runs when terminationGracePeriodSeconds (default 30) has passed since the deletion.
+   exited, SIGTERM to the native sidecars, last started first (from Kubernetes 1.29; a
+   1.28 kubelet, native sidecars behind a feature gate, was seen to send SIGTERM to the
+   app and its native sidecars together: `kube_version=(1, 28)`); SIGKILL to whatever
+   still runs when terminationGracePeriodSeconds (default 30) has passed since the
+   deletion. `restart(name)` stops one container the same way and starts it again (a
+   failed liveness probe), the others running on.
+
+Process namespaces, as the kubelet makes them: each container has its own, unless the pod
+says `shareProcessNamespace: true`; then a pause process is PID 1 of one namespace that
+every container joins (and a program is not PID 1 there). Processes get them from
+`unshare`/`nsenter` (root only: elsewhere they share the host's, and `pid_namespaces`
+says "host"); containers from `--pid container:<pause>`.
+
+Volumes, as the kubelet makes them: an emptyDir is mode 0777, and with the pod's fsGroup
+group-owned by it and setgid; `fsGroup` does not apply to hostPath, and a hostPath of type
+`DirectoryOrCreate` the kubelet creates is root:root 0755 (a container running as another
+uid cannot write to it).
 
 A test machine is not a node, so some things are mapped:
 - images → programs (`Binding`): a process command, or an image with an entrypoint;
 - Service addresses `name:port` → `127.0.0.1:port` (`services`), and each containerPort →
   a free local port: a pod's containers share one network namespace, here the host's
   (docker: `--network host`);
-- emptyDir, hostPath, secret and downwardAPI volumes → directories under the work dir.
+- emptyDir, hostPath, secret and downwardAPI volumes → directories under the work dir
+  (their owners and modes as above when the harness runs as root).
   Processes see the host's filesystem, so each container's mount paths are rewritten to
   those directories in its args and env; containers get them as bind mounts.
-- docker: the securityContext becomes --user, --read-only, --cap-drop and
+- docker: the securityContext becomes --user, --read-only, --cap-drop, --cap-add and
   no-new-privileges, and the limits --memory and --cpus.
 
 Every transition is an `Event` with a monotonic time, for the tests' ordering checks.
@@ -30,8 +46,10 @@ Every transition is an `Event` with a monotonic time, for the tests' ordering ch
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -96,25 +114,74 @@ class Spec:
     limits: dict[str, str]
 
 
+@functools.cache
+def pid_namespaces_work() -> bool:
+    """Whether this harness can give processes PID namespaces of their own (root, with
+    util-linux's unshare and nsenter, in a kernel and sandbox that allow them)."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"],
+                           capture_output=True, timeout=10, check=False)  # fmt: skip
+    return probe.returncode == 0
+
+
+def _child_of(pid: int, timeout: float = 10.0) -> int:
+    """The process that `unshare --fork` or `nsenter` started: the program itself."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                children = fh.read().split()
+        except OSError:
+            children = []
+        if children:
+            return int(children[0])
+        if time.monotonic() > deadline:
+            raise PodFailed(f"process {pid} started no program")
+        time.sleep(0.005)
+
+
+OWN_NAMESPACE = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--")
+
+
 class ProcessRuntime:
     name = "process"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, share_pids: bool) -> None:
         self.workdir = workdir
+        self.isolated = pid_namespaces_work()
+        self.pause: subprocess.Popen[bytes] | None = None
+        self.wrap: tuple[str, ...] = ()
+        if not self.isolated:
+            return
+        if share_pids:  # the pause process holds the pod's one namespace, as PID 1
+            self.pause = subprocess.Popen([*OWN_NAMESPACE, "sleep", "infinity"],
+                                          start_new_session=True)  # fmt: skip
+            target = _child_of(self.pause.pid)
+            self.wrap = ("nsenter", f"--target={target}", "--pid", "--mount", "--")
+        else:
+            self.wrap = OWN_NAMESPACE
 
     def start(self, spec: Spec) -> Handle:
-        return _Process(spec, self.workdir / f"{spec.name}.out")
+        return _Process(spec, self.workdir / f"{spec.name}.out", self.wrap)
+
+    def close(self) -> None:
+        if self.pause is not None and self.pause.poll() is None:
+            os.killpg(self.pause.pid, signal.SIGKILL)
+            self.pause.wait(10)
 
 
 class _Process:
-    def __init__(self, spec: Spec, out: Path) -> None:
+    def __init__(self, spec: Spec, out: Path, wrap: tuple[str, ...]) -> None:
         self.out = out
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", **spec.env}
         with open(out, "ab") as sink:
             self.proc = subprocess.Popen(
-                spec.argv, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                [*wrap, *spec.argv], env=env, stdin=subprocess.DEVNULL, stdout=sink,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+        # Signals go to the program: unshare and nsenter do not pass them on.
+        self.pid = _child_of(self.proc.pid) if wrap else self.proc.pid
 
     def poll(self) -> int | None:
         code = self.proc.poll()
@@ -125,8 +192,8 @@ class _Process:
         with contextlib.suppress(ProcessLookupError):
             if sig == signal.SIGKILL:
                 os.killpg(self.proc.pid, sig)  # the container's every process
-            else:
-                self.proc.send_signal(sig)
+            elif self.proc.poll() is None:
+                os.kill(self.pid, sig)
 
     def output(self) -> str:
         return self.out.read_text(errors="replace")
@@ -139,12 +206,26 @@ class _Process:
 
 class DockerRuntime:
     name = "docker"
+    isolated = True
 
-    def __init__(self, pod_uid: str) -> None:
+    def __init__(self, pod_uid: str, *, share_pids: bool, pause_image: str) -> None:
         self.prefix = f"kubelet-{pod_uid[:8]}"
+        self.pid_mode: str | None = None
+        if share_pids:  # the pause container: PID 1 of the pod's one process namespace
+            pause = f"{self.prefix}-pause"
+            started = docker("run", "-d", "--name", pause, "--network", "host",
+                             "--user", "65535:65535", "--entrypoint", "sleep", pause_image,
+                             "infinity")  # fmt: skip
+            if started.returncode:
+                raise PodFailed(f"docker run pause: {started.stderr.strip()}")
+            self.pid_mode = f"container:{pause}"
 
     def start(self, spec: Spec) -> Handle:
-        return _Container(f"{self.prefix}-{spec.name}", spec)
+        return _Container(f"{self.prefix}-{spec.name}", spec, self.pid_mode)
+
+    def close(self) -> None:
+        if self.pid_mode is not None:
+            docker("rm", "-f", f"{self.prefix}-pause")
 
 
 def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -153,16 +234,20 @@ def docker(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 class _Container:
-    def __init__(self, name: str, spec: Spec) -> None:
+    def __init__(self, name: str, spec: Spec, pid_mode: str | None = None) -> None:
         self.name = name
         sc = spec.security
         argv = ["run", "-d", "--name", name, "--network", "host", "--init=false"]
+        if pid_mode is not None:
+            argv += ["--pid", pid_mode]
         if "runAsUser" in sc:
             argv += ["--user", f"{sc['runAsUser']}:{sc.get('runAsGroup', sc['runAsUser'])}"]
         if sc.get("readOnlyRootFilesystem"):
             argv.append("--read-only")
         for cap in sc.get("capabilities", {}).get("drop", []):
             argv += ["--cap-drop", cap]
+        for cap in sc.get("capabilities", {}).get("add", []):
+            argv += ["--cap-add", cap]
         if sc.get("allowPrivilegeEscalation") is False:
             argv += ["--security-opt", "no-new-privileges"]
         if "memory" in spec.limits:
@@ -239,6 +324,7 @@ class Pod:
         bindings: Mapping[str, Binding],
         services: Mapping[str, str] | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
+        kube_version: tuple[int, int] = (1, 29),
     ) -> None:
         self.manifest = manifest
         template = manifest["spec"].get("template")  # a Job
@@ -251,6 +337,7 @@ class Pod:
         self.bindings = bindings
         self.services = dict(services or {})
         self.secrets = secrets or {}
+        self.kube_version = kube_version
         self.restart_policy = self.spec.get("restartPolicy", "Always")
         self.grace = float(self.spec.get("terminationGracePeriodSeconds", 30))
         self.events: list[Event] = []
@@ -260,9 +347,13 @@ class Pod:
             for port in container.get("ports", []):
                 self.ports[port["containerPort"]] = free_port()
         self.volumes = self._make_volumes()
+        self.previous: dict[str, list[str]] = {}  # the output of restarted containers
+        share_pids = bool(self.spec.get("shareProcessNamespace"))
         self.runtime: ProcessRuntime | DockerRuntime = (
-            ProcessRuntime(workdir) if runtime == "process" else DockerRuntime(self.uid)
-        )
+            ProcessRuntime(workdir, share_pids=share_pids) if runtime == "process"
+            else DockerRuntime(self.uid, share_pids=share_pids,
+                               pause_image=bindings[self._all_containers()[0]["image"]].image)
+        )  # fmt: skip
 
     # --- what tests read ---------------------------------------------------------------
 
@@ -282,6 +373,12 @@ class Pod:
     def local_port(self, container_port: int) -> int:
         return self.ports[container_port]
 
+    @property
+    def pid_namespaces(self) -> str:
+        """ "pod" when containers get process namespaces as the kubelet gives them (their
+        own, or the pod's one), "host" when this harness cannot make them."""
+        return "pod" if self.runtime.isolated else "host"
+
     # --- the lifecycle -----------------------------------------------------------------
 
     def start(self, timeout: float = 120) -> None:
@@ -299,13 +396,29 @@ class Pod:
 
     def delete(self) -> None:
         """Pod deletion: SIGTERM to the containers, then to the native sidecars (last
-        first) once the containers are gone; SIGKILL when the grace period is spent."""
+        first) once the containers are gone — or, on 1.28, to all of them at once;
+        SIGKILL when the grace period is spent."""
         deadline = time.monotonic() + self.grace
         apps = [r for r in self.running.values() if r.kind == "app"]
+        if self.kube_version < (1, 29):
+            apps += [r for r in self.running.values() if r.kind == "sidecar"]
         for app in apps:
             self._signal(app, signal.SIGTERM)
         self._wait_exit(apps, deadline)
         self._stop_sidecars(deadline)
+
+    def restart(self, name: str) -> None:
+        """One container stopped (SIGTERM, SIGKILL after the grace period) and started
+        again, as after a failed liveness probe; the other containers run on."""
+        running = self.running[name]
+        self._signal(running, signal.SIGTERM)
+        self._wait_exit([running], time.monotonic() + self.grace)
+        self.previous.setdefault(name, []).append(running.handle.output())
+        running.handle.remove()
+        container = next(c for c in self._all_containers() if c["name"] == name)
+        self._start(container, running.kind)
+        if running.kind == "sidecar":
+            self._await_startup(container, time.monotonic() + 120)
 
     def run_to_completion(self, timeout: float) -> None:
         """A Job's pod (restartPolicy Never/OnFailure): wait for every container to exit,
@@ -322,6 +435,7 @@ class Pod:
     def cleanup(self) -> None:
         for running in self.running.values():
             running.handle.remove()
+        self.runtime.close()
 
     def phase(self) -> str:
         apps = [r for r in self.running.values() if r.kind == "app"]
@@ -442,8 +556,16 @@ class Pod:
                 for item in volume["downwardAPI"]["items"]:
                     (path / item["path"]).write_text(self._field(item["fieldRef"]["fieldPath"]))
                     (path / item["path"]).chmod(0o644)
-            else:  # emptyDir, hostPath: a fresh directory anyone in the pod may write
+            elif "hostPath" in volume:  # created by the kubelet (DirectoryOrCreate)
+                if os.geteuid() == 0:
+                    os.chown(path, 0, 0)
+                path.chmod(0o755)
+            else:  # emptyDir: anyone in the pod may write; fsGroup owns it
                 path.chmod(0o777)
+                fs_group = self.spec.get("securityContext", {}).get("fsGroup")
+                if fs_group is not None and os.geteuid() == 0:
+                    os.chown(path, -1, int(fs_group))
+                    path.chmod(0o2777)
             path.chmod(path.stat().st_mode | 0o755)
             made[volume["name"]] = path
         return made
@@ -497,8 +619,8 @@ class Pod:
             rules.append((re.compile(rf"(?<=[=:])({container_port})$|^{container_port}$"),
                           str(local_port)))  # fmt: skip
         for host, mount_path, _ in sorted(mounts, key=lambda m: -len(m[1])):
-            rules.append((re.compile(rf"(?<![\w./-]){re.escape(mount_path)}(?=/|$|[^\w.-])"),
-                          str(host)))  # fmt: skip
+            rules.append((re.compile(rf"(?:(?<=file://)|(?<![\w./-])){re.escape(mount_path)}"
+                                     r"(?=/|$|[^\w.-])"), str(host)))  # fmt: skip
 
         def rewrite(text: str) -> str:
             for pattern, replacement in rules:

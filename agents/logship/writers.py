@@ -62,7 +62,8 @@ def look_around(proc: str = "/proc") -> Sight:
         else:
             return Sight(True, f"{len(others)} other processes visible, their open files readable")
     return Sight(False, f"{refused} other processes visible but their open files are not "
-                        "readable (run as the app's uid)")  # fmt: skip
+                        "readable (run as the app's uid; or the app has exited, leaving "
+                        "the pod's pause process)")  # fmt: skip
 
 
 def _writing(proc: str, pid: int, fd: str) -> bool:

@@ -13,6 +13,10 @@ to its root filesystem."""
 from __future__ import annotations
 
 import http.server
+import os
+import re
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -141,11 +145,18 @@ def lines_of(path: Path) -> list[str]:
 
 
 def assert_contained(pod: Pod, container: str, program: str) -> None:
-    """In a container: the program is PID 1, as uid 65532, on a read-only root."""
+    """In a container: the program is PID 1 (or runs beside the pause process, with
+    shareProcessNamespace), as uid 65532, on a read-only root."""
     handle = pod.running[container].handle
     if pod.runtime.name != "docker":
         return
-    assert program in handle.exec("cat", "/proc/1/cmdline").stdout  # type: ignore[attr-defined]
+    pid1 = handle.exec("cat", "/proc/1/cmdline").stdout  # type: ignore[attr-defined]
+    if pod.spec.get("shareProcessNamespace"):  # the pause process is PID 1, as on a node
+        assert pid1.startswith("sleep\0infinity"), pid1
+        seen = handle.exec("sh", "-c", "cat /proc/[0-9]*/cmdline")  # type: ignore[attr-defined]
+        assert program in seen.stdout
+    else:
+        assert program in pid1
     assert handle.exec("id", "-u").stdout.strip() == "65532"  # type: ignore[attr-defined]
     touched = handle.exec("touch", "/opt/pod-agents/x")  # type: ignore[attr-defined]
     assert touched.returncode != 0
@@ -301,3 +312,238 @@ def test_job_with_a_native_sidecar_completes_and_its_logs_ship(
     written = lines_of(pod.volume("job-logs") / "report.log")
     assert len(written) == 20 + 400 + 31
     assert_shipped_exactly_once(es, pod.volume("job-logs") / "report.log", pod)
+
+
+# Apps that log their shutdown late: the pattern, its manifest, the app's container and
+# image, logship's container, the log volume and file, the Elasticsearch service address,
+# and the Kubernetes version whose termination order the harness follows.
+LATE = {
+    "01-colocated-sidecar": ("01-colocated-sidecar/pod.yaml", "simple-webapp", "simple-webapp",
+                             "log-agent", "app-logs", "/var/log/app/app.log",
+                             "elasticsearch:9200", (1, 29)),
+    "04-event-simulator": ("04-event-simulator/pod.yaml", "app", "kodekloud/event-simulator",
+                           "sidecar", "log-volume", "/log/app.log",
+                           "elasticsearch.elastic-stack:9200", (1, 29)),
+    "03-native-sidecar": ("03-native-sidecar/pod.yaml", "simple-webapp", "simple-webapp",
+                          "logshipper", "app-logs", "/var/log/app/app.log",
+                          "elasticsearch:9200", (1, 29)),
+    "03-native-sidecar-k8s-1.28": ("03-native-sidecar/pod.yaml", "simple-webapp",
+                                   "simple-webapp", "logshipper", "app-logs",
+                                   "/var/log/app/app.log", "elasticsearch:9200", (1, 28)),
+    "05-job-native-sidecar": ("05-job-native-sidecar/job.yaml", "report", "nightly-report",
+                              "logshipper", "job-logs", JOB_LOG, "elasticsearch:9200", (1, 29)),
+}  # fmt: skip
+
+
+def late_cases() -> list[Any]:
+    cases = []
+    for pattern in LATE:
+        for delay in (0.5, 3.0, 10.0):
+            cases.append(pytest.param(pattern, delay, "process", id=f"{pattern}-{delay}s-process"))
+        cases.append(pytest.param(pattern, 3.0, "docker", id=f"{pattern}-3.0s-docker",
+                                  marks=pytest.mark.containers))  # fmt: skip
+    return cases
+
+
+@pytest.mark.parametrize(("pattern", "delay", "runtime_name"), late_cases())
+def test_an_app_idle_before_the_stop_and_slow_to_shut_down_has_every_line_shipped(
+    tmp_path: Path, pods: list[Pod], es: StandInProcess,
+    pattern: str, delay: float, runtime_name: str,
+) -> None:  # fmt: skip
+    """Issue 12: the app's file is quiet for seconds before the pod is deleted, and the
+    app logs its shutdown over `delay` seconds after SIGTERM (a server waiting for its
+    in-flight requests). Whatever order the kubelet signals in — co-located, native on
+    1.29, native on 1.28 (together), a Job — every line ships exactly once."""
+    path, app_container, image, agent, volume, logfile, service, version = LATE[pattern]
+    if runtime_name == "docker":
+        require(WAITFOR)
+        require(LOGSHIP)
+    es.start()
+    job = pattern.startswith("05")
+    shape = ["--exit-after", "200"] if job else ["--idle-after", "50"]
+    pod = make_pod(
+        pods, manifest(path), runtime_name, tmp_path,
+        bindings=bindings(**{image: app(logfile, *shape, "--shutdown-delay", str(delay))}),
+        services={service: f"127.0.0.1:{es.port}"}, kube_version=version,
+    )  # fmt: skip
+    assert pod.pid_namespaces == "pod", "the harness cannot make process namespaces here"
+    pod.start(timeout=90)
+    if job:
+        pod.run_to_completion(timeout=60)
+    else:
+        wait_for(lambda: "GET /items/49 200 3ms" in es.messages(), what="the traffic to ship")
+        time.sleep(2.0)  # the app idles, its file quiet: part of the scenario
+        pod.delete()
+    if job or (pattern.startswith("03") and version >= (1, 29)):  # the app first
+        assert pod.when(app_container, "exited") <= pod.when(agent, "sigterm")
+    else:  # together: logship drains while the app still writes, and waits for it
+        assert abs(pod.when(agent, "sigterm") - pod.when(app_container, "sigterm")) < 1.0
+        assert pod.when(agent, "sigterm") < pod.when(app_container, "exited")
+        assert "drain: waiting for the processes writing the files" in pod.output(agent)
+    for name in (app_container, agent):
+        assert pod.running[name].exit_code == 0, pod.output(name)[-3000:]
+        assert not pod.running[name].killed
+    assert_shipped_exactly_once(es, pod.volume(volume) / Path(logfile).name, pod)
+    assert "shutdown: waiting for in-flight requests" in es.messages()
+
+
+def test_without_a_shared_process_namespace_the_drain_runs_blind_and_says_why(
+    tmp_path: Path, pods: list[Pod], es: StandInProcess
+) -> None:
+    """The co-located pattern without shareProcessNamespace: logship cannot see the app,
+    says so once at start and at the drain, and stops once no file grew for --drain-quiet
+    (1 s) after the signal: a shutdown line 0.5 s after SIGTERM still ships."""
+    doc = manifest("01-colocated-sidecar/pod.yaml")
+    doc["spec"].pop("shareProcessNamespace", None)
+    es.start()
+    pod = make_pod(
+        pods, doc, "process", tmp_path,
+        bindings=bindings(**{"simple-webapp": app("/var/log/app/app.log", "--idle-after", "50",
+                                                  "--shutdown-delay", "0.5")}),
+        services={"elasticsearch:9200": f"127.0.0.1:{es.port}"},
+    )  # fmt: skip
+    if pod.pid_namespaces != "pod":
+        pytest.skip("process namespaces need root and util-linux's unshare here")
+    pod.start(timeout=60)
+    wait_for(lambda: "GET /items/49 200 3ms" in es.messages(), what="the traffic to ship")
+    time.sleep(2.0)
+    pod.delete()
+    said = pod.output("log-agent")
+    assert "cannot be seen (yet)" in said and "no other process is visible" in said
+    assert "drain: the processes writing the files cannot be seen" in said
+    assert pod.running["log-agent"].exit_code == 0
+    assert_shipped_exactly_once(es, pod.volume("app-logs") / "app.log", pod)
+
+
+def kustomize(directory: str) -> list[dict[str, Any]]:
+    """`kubectl kustomize` of a `k8s/` directory, as a user applies it (Kustomize 5 is
+    what refused the hostPath variant once): skipped, saying why, without it."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with Kustomize 5) is not installed here")
+    version = subprocess.run([kubectl, "version", "--client"], capture_output=True,
+                             text=True, check=False).stdout  # fmt: skip
+    found = re.search(r"Kustomize Version: v(\d+)", version)
+    if found is None or int(found.group(1)) < 5:
+        pytest.skip(f"kubectl here has no Kustomize 5: {version.strip()!r}")
+    rendered = subprocess.run([kubectl, "kustomize", str(ROOT / "k8s" / directory)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    return [d for d in yaml.safe_load_all(rendered.stdout) if d]
+
+
+@pytest.mark.parametrize("directory", sorted(
+    p.parent.name for p in (ROOT / "k8s").glob("*/kustomization.yaml")
+))  # fmt: skip
+def test_every_kustomization_renders_with_kustomize_5(directory: str) -> None:
+    kinds = [d["kind"] for d in kustomize(directory)]
+    assert {"Pod", "Job"} & set(kinds) or directory == "common", kinds
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="volume owners are modelled when run as root")
+def test_the_harness_makes_volumes_as_the_kubelet_does(tmp_path: Path, pods: list[Pod]) -> None:
+    """An emptyDir is 0777 and, with fsGroup, group-owned by it and setgid; a hostPath
+    the kubelet creates (DirectoryOrCreate) is root:root 0755 — fsGroup does not apply."""
+    doc = next(d for d in kustomize("04-event-simulator-hostpath") if d["kind"] == "Pod")
+    empty = manifest("04-event-simulator/pod.yaml")
+    host = Pod(doc, runtime="process", workdir=tmp_path / "h", bindings=bindings(),
+               secrets=SECRETS)  # fmt: skip
+    pod = Pod(empty, runtime="process", workdir=tmp_path / "e", bindings=bindings(),
+              secrets=SECRETS)  # fmt: skip
+    pods += [host, pod]
+    info = host.volume("log-volume").stat()
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (0, 0, 0o755)
+    info = pod.volume("log-volume").stat()
+    assert (info.st_gid, info.st_mode & 0o7777) == (65532, 0o2777)
+
+
+@pytest.mark.parametrize("runtime_name", ["process", pytest.param("docker",
+                                          marks=pytest.mark.containers)])  # fmt: skip
+def test_the_hostpath_variant_starts_and_ships_a_late_shutdown(
+    tmp_path: Path, pods: list[Pod], es: StandInProcess, runtime_name: str
+) -> None:
+    """Rendered by Kustomize 5 as a user applies it: log-dir-owner hands the root-owned
+    hostPath directory to uid 65532, then the app and logship (both 65532) write to it."""
+    if runtime_name == "docker":
+        require(WAITFOR)
+        require(LOGSHIP)
+    doc = next(d for d in kustomize("04-event-simulator-hostpath") if d["kind"] == "Pod")
+    es.start()
+    pod = make_pod(
+        pods, doc, runtime_name, tmp_path,
+        bindings=bindings(**{"kodekloud/event-simulator": app(
+            "/log/app.log", "--idle-after", "50", "--shutdown-delay", "3")}),
+        services={"elasticsearch.elastic-stack:9200": f"127.0.0.1:{es.port}"},
+    )  # fmt: skip
+    pod.start(timeout=90)
+    assert pod.running["log-dir-owner"].exit_code == 0, pod.output("log-dir-owner")
+    if os.geteuid() == 0:
+        assert pod.volume("log-volume").stat().st_uid == 65532
+    wait_for(lambda: "GET /items/49 200 3ms" in es.messages(), what="the traffic to ship")
+    pod.delete()
+    for name in ("app", "sidecar"):
+        assert pod.running[name].exit_code == 0, pod.output(name)[-3000:]
+    assert_shipped_exactly_once(es, pod.volume("log-volume") / "app.log", pod)
+
+
+@pytest.mark.containers
+def test_without_log_dir_owner_the_hostpath_is_not_writable_as_on_a_real_kubelet(
+    tmp_path: Path, pods: list[Pod]
+) -> None:
+    """What the real kubelet showed: uid 65532 cannot write to the root-owned directory
+    (the app: Permission denied; logship: --data-dir: cannot write)."""
+    require(WAITFOR)
+    require(LOGSHIP)
+    doc = next(d for d in kustomize("04-event-simulator-hostpath") if d["kind"] == "Pod")
+    del doc["spec"]["initContainers"]
+    pod = make_pod(pods, doc, "docker", tmp_path,
+                   bindings=bindings(**{"kodekloud/event-simulator": app("/log/app.log")}),
+                   services={"elasticsearch.elastic-stack:9200": "127.0.0.1:9"})  # fmt: skip
+    pod.start(timeout=60)
+    wait_for(lambda: all(pod.running[n].handle.poll() is not None for n in ("app", "sidecar")),
+             what="both containers to fail")  # fmt: skip
+    assert "Permission denied" in pod.output("app")
+    assert "--data-dir" in pod.output("sidecar") and "cannot write" in pod.output("sidecar")
+
+
+@pytest.mark.parametrize("runtime_name", ["process", pytest.param("docker",
+                                          marks=pytest.mark.containers)])  # fmt: skip
+def test_a_colocated_sidecar_restarted_alone_twice_loses_doubles_and_splits_nothing(
+    tmp_path: Path, pods: list[Pod], es: StandInProcess, runtime_name: str
+) -> None:
+    """The kubelet restarts logship alone (a failed liveness probe) twice while the app
+    writes its lines in pieces: each restart ends within --drain-timeout (5 s here), and
+    at the end every line shipped exactly once, whole."""
+    if runtime_name == "docker":
+        require(WAITFOR)
+        require(LOGSHIP)
+    doc = manifest("01-colocated-sidecar/pod.yaml")
+    agent = next(c for c in doc["spec"]["containers"] if c["name"] == "log-agent")
+    for var in agent["env"]:
+        if var["name"] == "LOGSHIP_DRAIN_TIMEOUT":
+            var["value"] = "5s"
+    es.start()
+    pod = make_pod(
+        pods, doc, runtime_name, tmp_path,
+        bindings=bindings(**{"simple-webapp": app("/var/log/app/app.log", "--in-pieces")}),
+        services={"elasticsearch:9200": f"127.0.0.1:{es.port}"},
+    )  # fmt: skip
+    pod.start(timeout=60)
+    for _ in range(2):
+        wait_for(lambda: app_traffic(list(es.messages())), what="the app's traffic to ship")
+        shipped = len(es.messages())
+        wait_for(lambda n=shipped: len(es.messages()) > n + 20, what="more traffic to ship")
+        pod.restart("log-agent")
+        stops = [e for e in pod.events if e.container == "log-agent"]
+        sigterm, exited, started = stops[-3:]
+        assert (sigterm.what, exited.what, started.what) == ("sigterm", "exited", "started")
+        assert exited.detail == "0" and exited.at - sigterm.at < 5 + 1.5
+    shipped = len(es.messages())
+    wait_for(lambda: len(es.messages()) > shipped + 20, what="the third run to ship")
+    pod.delete()
+    for name in ("simple-webapp", "log-agent"):
+        assert pod.running[name].exit_code == 0, (name, pod.events, pod.output(name)[-3000:])
+    for said in pod.previous["log-agent"]:
+        assert "drain: the processes writing the files go on" in said, said[-3000:]
+        assert "drain deadline passed" not in said
+    assert_shipped_exactly_once(es, pod.volume("app-logs") / "app.log", pod)

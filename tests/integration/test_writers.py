@@ -127,7 +127,7 @@ def sight() -> dict[str, object]:
 def test_another_uid_sees_processes_but_not_their_files() -> None:
     _, seen = forked(NOBODY, sight)
     assert isinstance(seen, dict) and seen["visible"] is False
-    assert "not readable (run as the app's uid)" in str(seen["why"])
+    assert "not readable (run as the app's uid;" in str(seen["why"])
     # an app of the same uid: its files are readable, and it is a writer (in a folder
     # the other uid can reach: pytest's tmp_path is under a root-only one)
     shared = Path(tempfile.mkdtemp(prefix="logship-writers-", dir="/tmp"))
