@@ -4,9 +4,10 @@
    ready, then execs it; then the failure a user sees when a dependency never comes.
 2. A pod's life with logship: waitfor waits for Elasticsearch (the stand-in, or a real
    one given as ELASTICSEARCH_URL), logship starts and is probed on /readyz like a
-   native sidecar's startupProbe, an app writes startup lines, traffic and — after
-   SIGTERM — shutdown lines, both get SIGTERM at once (a co-located sidecar: the harder
-   case), and what was written is compared with what was indexed.
+   native sidecar's startupProbe, an app writes startup lines and traffic, idles, and —
+   after SIGTERM — logs its shutdown over 3 s, as a server waiting for its requests does;
+   both get SIGTERM at once (a co-located sidecar: the harder case), logship sees the app
+   and waits for it, and what was written is compared with what was indexed.
 """
 
 from __future__ import annotations
@@ -130,14 +131,18 @@ def logship_demo() -> bool:
             subprocess.run([*WAITFOR, "--quiet", "--timeout", "30s",
                             f"http://127.0.0.1:{http}/readyz"], check=True)  # fmt: skip
 
-            banner("the app runs: startup lines, traffic")
-            app = subprocess.Popen([sys.executable, APP, str(log)])
-            time.sleep(1.5)
-            banner("pod termination: SIGTERM to the app and to logship at the same moment")
+            banner("the app runs: startup lines, traffic, then it idles (its file quiet)")
+            app = subprocess.Popen([sys.executable, APP, str(log), "--idle-after", "200",
+                                    "--shutdown-delay", "3"])  # fmt: skip
+            time.sleep(3.5)
+            banner("pod termination: SIGTERM to the app and to logship at the same moment; "
+                   "the app logs its shutdown over 3 s")  # fmt: skip
             app.send_signal(signal.SIGTERM)
             shipper.send_signal(signal.SIGTERM)
             app.wait(timeout=30)
+            app_exited = time.monotonic()
             code = shipper.wait(timeout=60)
+            drain_cost = time.monotonic() - app_exited
 
             written = log.read_text().splitlines()
             docs = http_json(f"{es_url}/demo-logs/_search?size=10000")["hits"]["hits"]
@@ -154,6 +159,7 @@ def logship_demo() -> bool:
                 ("missing", len(missing)),
                 ("duplicated", doubled),
                 ("logship exit code", code),
+                ("logship exited after the app (s)", f"{drain_cost:.2f}"),
             ]  # fmt: skip
             for label, value in rows:
                 print(f"  {label:<42} {value}")
