@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agents.logship.registry import FILENAME
 
@@ -147,3 +149,21 @@ def require(image: str) -> None:
     if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
                       check=False).returncode:  # fmt: skip
         pytest.skip(f"image {image} not built: run `make images` (offline here)")
+
+
+def kustomize(directory: str) -> list[dict[str, Any]]:
+    """`kubectl kustomize` of a `k8s/` directory, as a user applies it (Kustomize 5 is
+    what refused the hostPath variant once): skipped, saying why, without it."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with Kustomize 5) is not installed here")
+    version = subprocess.run([kubectl, "version", "--client"], capture_output=True,
+                             text=True, check=False).stdout  # fmt: skip
+    found = re.search(r"Kustomize Version: v(\d+)", version)
+    if found is None or int(found.group(1)) < 5:
+        pytest.skip(f"kubectl here has no Kustomize 5: {version.strip()!r}")
+    where = Path(__file__).resolve().parents[1] / "k8s" / directory
+    rendered = subprocess.run([kubectl, "kustomize", str(where)], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    return [d for d in yaml.safe_load_all(rendered.stdout) if d]

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import re
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -29,7 +26,7 @@ import yaml
 
 from agents import __version__
 from agents.testing.processes import StandInProcess
-from tests.helpers import exactly_once, free_port, require, wait_for
+from tests.helpers import exactly_once, free_port, kustomize, require, wait_for
 from tests.kubelet import Binding, Pod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -413,23 +410,6 @@ def test_without_a_shared_process_namespace_the_drain_runs_blind_and_says_why(
     assert "drain: the processes writing the files cannot be seen" in said
     assert pod.running["log-agent"].exit_code == 0
     assert_shipped_exactly_once(es, pod.volume("app-logs") / "app.log", pod)
-
-
-def kustomize(directory: str) -> list[dict[str, Any]]:
-    """`kubectl kustomize` of a `k8s/` directory, as a user applies it (Kustomize 5 is
-    what refused the hostPath variant once): skipped, saying why, without it."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl (with Kustomize 5) is not installed here")
-    version = subprocess.run([kubectl, "version", "--client"], capture_output=True,
-                             text=True, check=False).stdout  # fmt: skip
-    found = re.search(r"Kustomize Version: v(\d+)", version)
-    if found is None or int(found.group(1)) < 5:
-        pytest.skip(f"kubectl here has no Kustomize 5: {version.strip()!r}")
-    rendered = subprocess.run([kubectl, "kustomize", str(ROOT / "k8s" / directory)],
-                              capture_output=True, text=True, check=False)  # fmt: skip
-    assert rendered.returncode == 0, rendered.stderr
-    return [d for d in yaml.safe_load_all(rendered.stdout) if d]
 
 
 @pytest.mark.parametrize("directory", sorted(

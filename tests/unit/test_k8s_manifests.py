@@ -14,6 +14,7 @@ import yaml
 
 from agents import __version__
 from agents._options import parse_duration
+from tests.helpers import kustomize
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -56,7 +57,7 @@ def test_every_seed_pattern_has_manifests() -> None:
     patterns = sorted(p.name for p in K8S.iterdir() if p.is_dir() and p.name[0].isdigit())
     assert patterns == [
         "01-colocated-sidecar", "02-init-containers", "03-native-sidecar",
-        "04-event-simulator", "05-job-native-sidecar",
+        "04-event-simulator", "04-event-simulator-hostpath", "05-job-native-sidecar",
     ]  # fmt: skip
 
 
@@ -161,3 +162,47 @@ def test_waitfor_containers_are_valid_waitfor_invocations(
 def test_the_busybox_nslookup_loop_became_a_dns_target() -> None:
     targets = [arg for _, c in WAITFORS for arg in c.get("args", [])]
     assert "dns://myservice" in targets
+
+
+@pytest.mark.parametrize(("name", "spec", "container"), LOGSHIPS,
+                         ids=[n for n, _, _ in LOGSHIPS])  # fmt: skip
+def test_logship_shares_the_pods_process_namespace(
+    name: str, spec: dict[str, Any], container: dict[str, Any]
+) -> None:
+    """So that its drain can wait for the app (co-located, and native on a 1.28 kubelet,
+    stop both at once); the restricted profile allows it, and hostPID stays off."""
+    assert spec.get("shareProcessNamespace") is True, name
+    assert not spec.get("hostPID"), name
+
+
+# The Pod Security Standards' baseline level (kubernetes.io/docs/concepts/security/
+# pod-security-standards): capabilities beyond this list, privileged containers, host
+# namespaces, host ports and hostPath volumes are forbidden.
+BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}  # fmt: skip
+
+
+def test_the_hostpath_variant_needs_more_than_baseline_only_for_its_volume() -> None:
+    """Rendered as a user applies it: the hostPath volume is the only thing beyond the
+    baseline level (hence the privileged namespace its README asks for); the app and
+    logship keep every restricted setting; only log-dir-owner runs as root, with CHOWN."""
+    pod = next(d for d in kustomize("04-event-simulator-hostpath") if d["kind"] == "Pod")
+    kubernetes_validate.validate(pod, KUBERNETES, strict=True)
+    spec = pod["spec"]
+    assert [v["name"] for v in spec["volumes"] if "hostPath" in v] == ["log-volume"]
+    assert spec["volumes"][0]["hostPath"]["type"] == "DirectoryOrCreate"
+    assert not (spec.get("hostPID") or spec.get("hostNetwork") or spec.get("hostIPC"))
+    for container in containers(spec):
+        sc = container["securityContext"]
+        assert not sc.get("privileged"), container["name"]
+        assert set(sc["capabilities"].get("add", [])) <= BASELINE_CAPABILITIES
+        assert all("hostPort" not in p for p in container.get("ports", []))
+        if container["name"] == "log-dir-owner":
+            assert sc["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+            assert sc["runAsUser"] == 0 and sc["allowPrivilegeEscalation"] is False
+        else:
+            assert "runAsUser" not in sc and sc["capabilities"] == {"drop": ["ALL"]}
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"]
+    assert spec["securityContext"]["runAsUser"] == 65532
