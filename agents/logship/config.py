@@ -68,8 +68,20 @@ OPTIONS: list[tuple[str, str, object, str]] = [
     # All interfaces by default: the kubelet probes the pod IP, not loopback.
     ("http_host", "str", "0.0.0.0", "address of /healthz, /readyz and /metrics"),  # noqa: S104
     ("http_port", "int", 0, "port of /healthz, /readyz and /metrics (0: off)"),
-    ("drain_quiet", "duration", 1.0, "on SIGTERM: stop once no file grew this long after it"),
-    ("drain_timeout", "duration", 25.0, "on SIGTERM: stop after this long regardless"),
+    (
+        "drain_quiet",
+        "duration",
+        1.0,
+        "on SIGTERM: once the app's processes are gone (or cannot be seen), stop when no file "
+        "grew this long, counted from the signal at the earliest",
+    ),
+    (
+        "drain_timeout",
+        "duration",
+        25.0,
+        "on SIGTERM: stop after this long regardless (from 5s before it, writers still alive "
+        "are no longer waited for)",
+    ),
     ("scan_interval", "duration", 10.0, "rescan the globs this often (inotify aside)"),
     # auto: inotify on Linux, watchdog elsewhere; poll: for filesystems whose changes
     # inotify does not see (NFS, some bind mounts).

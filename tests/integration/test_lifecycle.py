@@ -337,8 +337,8 @@ def late_cases() -> list[Any]:
     for pattern in LATE:
         for delay in (0.5, 3.0, 10.0):
             cases.append(pytest.param(pattern, delay, "process", id=f"{pattern}-{delay}s-process"))
-        cases.append(pytest.param(pattern, 3.0, "docker", id=f"{pattern}-3.0s-docker",
-                                  marks=pytest.mark.containers))  # fmt: skip
+            cases.append(pytest.param(pattern, delay, "docker", id=f"{pattern}-{delay}s-docker",
+                                      marks=pytest.mark.containers))  # fmt: skip
     return cases
 
 
