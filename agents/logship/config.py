@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from agents import __version__
 from agents._options import OptionError, env_twin, parse_bool, parse_duration, parse_int, pick
+from agents._urls import redact
+from agents._urls import split as split_url
 
 # (name, kind, default, help). kinds: str, secret, path, duration, int, size, bool, list,
 # choice:a|b. Config below has one typed field per row, in the same order.
@@ -373,14 +375,11 @@ def index_problem(pattern: str) -> str | None:
 
 
 def check_urls(urls: Sequence[str]) -> None:
-    """What the transport's `url_to_node_config` will refuse (no host, a port that is not
-    one), said at start without importing it (~0.2 s and 300 modules at start-up)."""
-    from urllib.parse import urlsplit
-
+    """What the HTTP client cannot use (no host, a port that is not one, a password with
+    an unencoded '/'), said at start; never with the password."""
     for url in urls:
         try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not one
+            parts, _ = split_url(url)
         except ValueError as exc:
             raise OptionError(f"--es: cannot read {redact_url(url)!r}: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -389,4 +388,4 @@ def check_urls(urls: Sequence[str]) -> None:
 
 def redact_url(url: str) -> str:
     """`url` with the password of its userinfo, if any, replaced by ***."""
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+    return redact(url)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import shlex
 from functools import cache
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from agents._options import OptionError, parse_bool, parse_duration, parse_int
+from agents._urls import redact
+from agents._urls import split as split_url
 
 # scheme -> check module under agents.waitfor.checks (imported only when used)
 SCHEMES: dict[str, str] = {
@@ -212,18 +214,14 @@ def parse_target(raw: str) -> Target:
         return Target(raw, scheme, f"exec:{shlex.join(argv)}", TargetOptions(raw), command=argv)
 
     try:
-        parts = urlsplit(text)
-        port = parts.port
+        # postgres://app:pa/ss@db would parse as host "app", port "pa"...: a password with
+        # an unencoded "/", "?" or "#" would be run as an address and printed. Refused.
+        parts, port = split_url(text)
     except ValueError as exc:
         raise TargetError(_safe_display(raw), f"invalid URI: {exc}") from None
     host = parts.hostname or ""
     if not parts.netloc and "@" in parts.path and scheme not in ("file", "unix", "dns"):
         raise TargetError(_safe_display(raw), "expected scheme://[user[:password]@]host[:port]")
-    first_segment = parts.path.lstrip("/").partition("/")[0]
-    if "@" not in parts.netloc and ":" in parts.netloc and "@" in first_segment:
-        # postgres://app:pa/ss@db parses as host "app", port "pa"...: a password with an
-        # unencoded "/" would be run as an address and printed. Refuse, redacted.
-        raise TargetError(_safe_display(raw), "a '/' in a password must be percent-encoded as %2F")
     has_password = parts.password is not None
     hostport = parts.netloc.rpartition("@")[2]
     rest_display = hostport + parts.path
@@ -326,17 +324,8 @@ def host_problem(host: str) -> str | None:
 
 
 def _safe_display(raw: str) -> str:
-    """Best-effort redaction for URIs too broken to parse: from the first ':' after the
-    scheme's slashes (or after the scheme) up to the last '@' is taken for a password."""
-    at = raw.rfind("@")
-    if at < 0:
-        return raw
-    before = raw[:at]
-    slashes = before.find("//")
-    colon = before.find(":", slashes + 2 if slashes >= 0 else 0)
-    if colon < 0:
-        return raw
-    return f"{raw[: colon + 1]}***{raw[at:]}"
+    """Best-effort redaction for URIs too broken to parse."""
+    return redact(raw)
 
 
 _SPLIT = r",+(?=(?:[a-z][a-z0-9+.-]*://|(?:exec|dns|file|unix):))"

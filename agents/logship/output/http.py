@@ -32,7 +32,9 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from agents._urls import split as split_url
 
 MAX_HEAD = 64 * 1024  # status line and headers of one answer
 IDLE_PER_NODE = 10  # keep-alive connections kept per node (the transport's default)
@@ -86,8 +88,7 @@ def parse_nodes(urls: list[str]) -> list[Node]:
     nodes = []
     for url in urls:
         try:
-            parts = urlsplit(url)
-            port = parts.port
+            parts, port = split_url(url)
         except ValueError as exc:
             raise BadUrl(f"{exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
