@@ -45,6 +45,7 @@ from agents.logship.events import EventBuilder, parse_labels_file
 from agents.logship.files import FileTable, Phase
 from agents.logship.memory import give_back_when_quiet
 from agents.logship.multiline import Joiner, MultilineError
+from agents.logship.output.credentials import Credentials
 from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
 from agents.logship.output.template import TemplateRefused, install_template, load_template
@@ -53,6 +54,7 @@ from agents.logship.registry import Registry
 from agents.logship.server import StatusServer, render_metrics
 from agents.logship.writers import look_around, writers
 
+CREDENTIALS_POLL = 30.0  # seconds: credential files are read again at least this often
 WRITERS_RESERVE = 5.0  # seconds of --drain-timeout kept for shipping after the writers
 
 
@@ -133,7 +135,7 @@ class App:
         self.index_name = f"logs-{stream[0]}-{stream[1]}" if stream else None
         if cfg.insecure:
             self.log.warning("TLS verification of Elasticsearch disabled (--insecure)")
-        self.sender = ElasticsearchSender(client_options(cfg))  # raises OptionError
+        self.sender = ElasticsearchSender(client_options(cfg), Credentials(cfg))  # OptionError
         dead_letter_file = DeadLetterFile(cfg.data_dir)
         self.dead_letter: DeadLetterFile | DeadLetterIndex = dead_letter_file
         if cfg.dead_letter.startswith("index:"):
@@ -227,6 +229,8 @@ class App:
             lambda: (stats.events_in, stats.events_acked, stats.bulk_requests),
             lambda: bool(self.pipeline.unacknowledged),
         ))  # fmt: skip
+        if self.sender.credentials is not None and self.sender.credentials.from_files:
+            self.supervisor.start("credentials", self._watch_credentials(loop))
         self.supervisor.start(
             "registry-saver", self.checkpoints.run(lambda: self.files.tidy(), self.files.held)
         )
@@ -249,6 +253,35 @@ class App:
             self.log.info("the processes writing the files cannot be seen (yet): on SIGTERM "
                           "logship stops once no file grew for --drain-quiet after the "
                           "signal, unless it sees them then", why=sight.why)  # fmt: skip
+
+    async def _watch_credentials(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read the credential and TLS files again when their directory changes (a
+        Secret's `..data` swap is one event), or every CREDENTIALS_POLL seconds where
+        inotify cannot watch; requests from then on carry what they hold."""
+        from agents.logship.inotify import Inotify, InotifyUnavailable
+
+        assert self.sender.credentials is not None
+        changed = asyncio.Event()
+        watcher: Inotify | None = None
+        try:
+            watcher = Inotify(loop, lambda _path: changed.set(), changed.set)
+        except InotifyUnavailable as exc:
+            self.log.warning("credentials: no inotify; looking at their files every "
+                             f"{CREDENTIALS_POLL:g}s", error=str(exc))  # fmt: skip
+        try:
+            for directory in sorted(self.sender.credentials.directories()):
+                for problem in watcher.watch(directory, False) if watcher else []:
+                    self.log.warning("credentials: cannot watch; looking every "
+                                     f"{CREDENTIALS_POLL:g}s", error=problem)  # fmt: skip
+            while True:
+                await wait_event(changed, CREDENTIALS_POLL)
+                changed.clear()
+                await asyncio.sleep(0.05)  # the rest of a swap's events come together
+                changed.clear()
+                self.sender.reload_credentials(self.log)
+        finally:
+            if watcher is not None:
+                watcher.close()
 
     async def _listen(self, server: StatusServer) -> None:
         try:

@@ -99,6 +99,10 @@ class Pipeline:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._flush_now = False
         self._broken: BaseException | None = None  # a delivery's bug: run() raises it
+        # Elasticsearch's state as last said: (kind, detail). A change is logged once,
+        # however many batches retry it; each retry is a debug line.
+        self._said: tuple[str, str] = ("ok", "")
+        self._said_at = time.monotonic()
 
     # --- the input side ------------------------------------------------------------------
 
@@ -255,8 +259,9 @@ class Pipeline:
             del body
             if reply.kind is Kind.UNREACHABLE:
                 self.stats.es_reachable = False
+                said = self._state("unreachable", "")
                 await retry.pause("Elasticsearch unreachable", reply.reason, events=count,
-                                  until=answered)  # fmt: skip
+                                  until=answered, level="warning" if said else "debug")  # fmt: skip
                 if answered.is_set():  # another request got through: so may this one
                     retry.progress()
                 continue
@@ -266,10 +271,22 @@ class Pipeline:
             if reply.kind is Kind.REJECTED:
                 await self._split(parts, count, reply)
                 return
-            if not reply.ok:
+            if reply.kind is Kind.DENIED:
+                # A rotated Secret: read the files again; new credentials go at once.
+                if self._reload_credentials():
+                    retry.progress()
+                    continue
+                self._denied(reply)
                 await retry.pause("bulk request refused", reply.status, events=count,
-                                  reason=error_reason(reply.body) or None)  # fmt: skip
+                                  level="debug")  # fmt: skip
                 continue
+            if not reply.ok:
+                said = self._state("refused", str(reply.status))
+                await retry.pause("bulk request refused", reply.status, events=count,
+                                  reason=error_reason(reply.body) or None,
+                                  level="warning" if said else "debug")  # fmt: skip
+                continue
+            self._state("ok", "")
             if all_stored(reply.body, count):
                 for part in parts:
                     await self._done(*part)
@@ -301,6 +318,39 @@ class Pipeline:
             parts = [part for part, _ in again]
             why = f"{first.status} {first.error_type or first.reason}".strip()
             await retry.pause("items rejected", why, events=len(parts))
+
+    def _state(self, kind: str, detail: str) -> bool:
+        """Note Elasticsearch's state → whether it changed (and is to be said). A return
+        to "ok" is said here, with how long the trouble lasted."""
+        if (kind, detail) == self._said:
+            return False
+        before, since = self._said[0], self._said_at
+        self._said, self._said_at = (kind, detail), time.monotonic()
+        if kind == "ok":
+            self.log.info("Elasticsearch takes requests again", after=before,
+                          lasted=round(self._said_at - since, 3))  # fmt: skip
+        return True
+
+    def _reload_credentials(self) -> bool:
+        reload = getattr(self.sender, "reload_credentials", None)
+        return bool(reload(self.log)) if reload is not None else False
+
+    def _denied(self, reply: Reply) -> None:
+        """Say once per change what a 401/403 means and what to check."""
+        if not self._state("denied", reply.reason):
+            return
+        credentials = getattr(self.sender, "credentials", None)
+        who = credentials.describe() if credentials is not None else None
+        then = ("re-reading their files before each retry"
+                if credentials is not None and credentials.files
+                else "retrying: fix them and restart logship")  # fmt: skip
+        if reply.status == 401:
+            message = f"Elasticsearch refused the credentials: {then}"
+        else:
+            message = ("Elasticsearch refused a privilege (create_doc or write on the index) "
+                       f"to these credentials: {then}")  # fmt: skip
+        self.log.error(message, credentials=who, reason=reply.reason,
+                       retry_max=self.retry_cap)  # fmt: skip
 
     async def _split(self, parts: list[Part], count: int, reply: Reply) -> None:
         if count == 1:

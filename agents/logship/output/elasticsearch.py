@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agents import __version__
+from agents._log import Logger
 from agents._options import OptionError
 from agents.logship.bulk import stored_summary
+from agents.logship.output.credentials import Credentials
 from agents.logship.output.http import (
     BadUrl,
     Client,
@@ -167,6 +169,12 @@ def _authorization(options: dict[str, Any]) -> str | None:
     return None
 
 
+def _checked(authorization: str | None) -> str | None:
+    if authorization and any(c in authorization for c in "\r\n\0"):
+        raise OptionError("the credentials hold a line break or a NUL: check their file")
+    return authorization
+
+
 def nodes_of(options: dict[str, Any]) -> list[Node]:
     """One node per URL of `hosts`, with its TLS context (OptionError for what is not
     usable, naming the flag)."""
@@ -194,20 +202,63 @@ class ElasticsearchSender:
     keep-alive connections and TLS. Everything that can be wrong with the options (a URL,
     a TLS file, a header value) is found here, before the event loop: exit 2 at start."""
 
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, options: dict[str, Any], credentials: Credentials | None = None) -> None:
         self.compress = bool(options.get("http_compress", False))
+        self.options = options
         self.nodes = nodes_of(options)
+        self.credentials = credentials
+        self._unreadable_said: list[str] = []
         headers = {"user-agent": USER_AGENT, "accept": JSON}
-        authorization = _authorization(options)
-        if authorization:
-            if any(c in authorization for c in "\r\n\0"):
-                raise OptionError("the credentials hold a line break or a NUL: check their file")
-            headers["authorization"] = authorization
+        self._authorization = _checked(
+            credentials.authorization() if credentials else _authorization(options)
+        )
         self._json_headers = {**headers, "content-type": JSON}
         self._bulk_headers = {**headers, "content-type": NDJSON}
         if self.compress:
             self._bulk_headers |= {"content-encoding": "gzip", "accept-encoding": "gzip"}
         self.client = Client(self.nodes, timeout=float(options.get("request_timeout", 10.0)))
+
+    def reload_credentials(self, log: Logger | None = None) -> bool:
+        """Read the credential and TLS files again (a rotated Secret) → whether what is
+        sent changed. Requests from now on carry the new credentials; connections are
+        made again with new TLS files. Unusable new files keep the old ones, said once."""
+        if self.credentials is None:
+            return False
+        auth_changed, tls_changed = self.credentials.reload()
+        changed = False
+        if auth_changed:
+            try:
+                self._authorization = _checked(self.credentials.authorization())
+                changed = True
+            except OptionError as exc:
+                if log is not None:
+                    log.error("credentials not reloaded: keeping the previous ones",
+                              error=str(exc))  # fmt: skip
+        if tls_changed:
+            try:
+                _tls_contexts(self.options, self.nodes)
+            except OptionError as exc:
+                if log is not None:
+                    log.error("TLS files not reloaded: keeping the previous ones",
+                              error=str(exc))  # fmt: skip
+            else:
+                self.client.drop_idle()
+                changed = True
+        if changed and log is not None:
+            log.info("credentials reloaded", credentials=self.credentials.describe(),
+                     tls=tls_changed)  # fmt: skip
+        unreadable = sorted(self.credentials.unreadable)
+        if unreadable != self._unreadable_said and log is not None:  # said once per change
+            self._unreadable_said = unreadable
+            if unreadable:
+                log.warning("credential files unreadable: keeping their previous values",
+                            files=unreadable)  # fmt: skip
+        return changed
+
+    def _with_auth(self, headers: dict[str, str]) -> dict[str, str]:
+        if self._authorization is None:
+            return headers
+        return {**headers, "authorization": self._authorization}
 
     async def send(self, body: bytes | list[bytes | memoryview]) -> Answer:
         """One bulk request: `body` is NDJSON, whole or in pieces to be sent in order."""
@@ -215,7 +266,7 @@ class ElasticsearchSender:
             body = await asyncio.to_thread(gzip_body, body)
         elif not isinstance(body, bytes):
             body = b"".join(body)
-        return await self._call("POST", "/_bulk", body, self._bulk_headers)
+        return await self._call("POST", "/_bulk", body, self._with_auth(self._bulk_headers))
 
     async def put_template(self, name: str, body: dict[str, Any]) -> Answer:
         """PUT /_index_template/<name> with `body`."""
@@ -224,7 +275,7 @@ class ElasticsearchSender:
 
         data = json.dumps(body, separators=(",", ":")).encode()
         return await self._call("PUT", f"/_index_template/{quote(name, safe='')}", data,
-                                self._json_headers)  # fmt: skip
+                                self._with_auth(self._json_headers))  # fmt: skip
 
     async def _call(self, method: str, target: str, body: bytes | None,
                     headers: dict[str, str]) -> Answer:  # fmt: skip
@@ -236,7 +287,7 @@ class ElasticsearchSender:
 
     async def ping(self) -> bool:
         try:
-            answer = await self._call("HEAD", "/", None, self._json_headers)
+            answer = await self._call("HEAD", "/", None, self._with_auth(self._json_headers))
         except SendFailed:  # reachability is a yes/no question here
             return False
         return 200 <= answer.status < 300

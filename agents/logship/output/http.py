@@ -327,6 +327,13 @@ class Client:
             raise NoAnswer(f"cannot connect to {node.where}: {text}") from None
         return Connection(reader, writer)
 
+    def drop_idle(self) -> None:
+        """Close the idle connections: the next requests connect again (new TLS files)."""
+        for node in self.nodes:
+            for conn in node.idle:
+                conn.close()
+            node.idle.clear()
+
     def _rest(self, node: Node) -> None:
         node.failures += 1
         node.resting_until = self.clock() + min(

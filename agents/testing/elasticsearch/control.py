@@ -48,6 +48,7 @@ async def control(es: StandIn, request: web.Request) -> web.StreamResponse:
             "drop_connections": es.drop_connections,
             "max_body_bytes": functools.partial(_set_max_body_bytes, es),
             "health": es.set_health,
+            "security": es.security,
             "reset_faults": es.reset_faults,
             "clear": es.clear,
         }

@@ -7,6 +7,7 @@ lets the endpoint answer. Control requests under `/_standin/` go straight throug
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 
 from aiohttp import web
@@ -55,6 +56,11 @@ def middleware(es: StandIn) -> Middleware:
             return _finish(record, web.Response(status=413))
         except EsError as e:
             return _finish(record, error_reply(request, e))
+        refused = _authenticate(es, request.headers.get("Authorization"), request.path)
+        if refused is not None:
+            response = error_reply(request, refused)
+            response.headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8"'
+            return _finish(record, response)
         if es.faults.drop(after_processing=False):
             return _drop(request, record)
         if es.faults.latency:
@@ -84,6 +90,30 @@ def middleware(es: StandIn) -> Middleware:
         return _finish(record, response)
 
     return apply
+
+
+def _authenticate(es: StandIn, header: str | None, path: str) -> EsError | None:
+    """None when security is off or the credentials are those of a user or an API key;
+    else the 401 Elasticsearch answers (its reasons, as an 8.x cluster words them)."""
+    if not (es.users or es.api_keys):
+        return None
+    if not header:
+        return EsError(401, "security_exception",
+                       f"missing authentication credentials for REST request [{path}]")  # fmt: skip
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user, password = "", None  # type: ignore[assignment]
+        if user in es.users and es.users[user] == password:
+            return None
+        reason = f"unable to authenticate user [{user}] for REST request [{path}]"
+        return EsError(401, "security_exception", reason)
+    if scheme.lower() == "apikey" and value in es.api_keys:
+        return None
+    return EsError(401, "security_exception", "unable to authenticate with provided "
+                   "credentials and anonymous access is not allowed for this request")  # fmt: skip
 
 
 async def _read_body(request: web.Request, record: RecordedRequest, limit: int) -> bytes:

@@ -61,6 +61,8 @@ class StandIn:
             fill_missing_timestamp=fill_missing_timestamp,
         )
         self.faults = Faults(self.rng)
+        self.users: dict[str, str] = {}  # security on when users or api_keys are set
+        self.api_keys: set[str] = set()
         self.requests: list[RecordedRequest] = []
         self.cluster_name = cluster_name
         self.cluster_uuid = self.store.new_uuid()
@@ -161,6 +163,20 @@ class StandIn:
         """Forget documents, indices, data streams, user templates and the request log."""
         self.store.clear()
         self.requests.clear()
+
+    def security(
+        self, users: dict[str, str] | None = None, api_keys: list[str] | None = None
+    ) -> None:
+        """Require credentials on every Elasticsearch request, as with
+        `xpack.security.enabled`: Basic for `users` (name -> password), ApiKey for
+        `api_keys` (the base64 `id:key`, as clients send it). Called again, it replaces
+        them: a rotated password, the old one refused from then on. With neither, off."""
+        if users is not None and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in users.items()
+        ):
+            raise ValueError("users maps names to passwords, both strings")
+        self.users = dict(users or {})
+        self.api_keys = set(api_keys or [])
 
     def set_health(self, status: str) -> None:
         if status not in HEALTH_RANK:

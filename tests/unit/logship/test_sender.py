@@ -65,7 +65,7 @@ def test_a_url_that_cannot_be_read_is_a_configuration_error_naming_es() -> None:
 def test_auth_headers_are_the_clients(options: dict[str, object], expected: str | None) -> None:
     sender = ElasticsearchSender({"hosts": ["http://127.0.0.1:9200"], **options})
     for headers in (sender._bulk_headers, sender._json_headers):
-        assert headers.get("authorization") == expected
+        assert sender._with_auth(headers).get("authorization") == expected
 
 
 def test_bulk_headers_say_ndjson_compatible_with_8_and_gzip_when_compressing() -> None:
