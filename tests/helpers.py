@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -167,3 +168,22 @@ def kustomize(directory: str) -> list[dict[str, Any]]:
                               text=True, check=False)  # fmt: skip
     assert rendered.returncode == 0, rendered.stderr
     return [d for d in yaml.safe_load_all(rendered.stdout) if d]
+
+
+def kubelet_secret(mount: Path, data: dict[str, str]) -> None:
+    """Write (or update) a Secret volume as the kubelet's AtomicWriter does: the keys in
+    a new `..<timestamp>` directory, a `..data_tmp` symlink to it renamed over `..data`,
+    each key a symlink `KEY -> ..data/KEY`, and the previous directory removed."""
+    mount.mkdir(parents=True, exist_ok=True)
+    old = os.readlink(mount / "..data") if (mount / "..data").is_symlink() else None
+    stamp = f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{uuid.uuid4().hex[:9]}"
+    (mount / stamp).mkdir()
+    for key, value in data.items():
+        (mount / stamp / key).write_text(value)
+    (mount / "..data_tmp").symlink_to(stamp)
+    os.rename(mount / "..data_tmp", mount / "..data")
+    for key in data:
+        if not (mount / key).is_symlink():
+            (mount / key).symlink_to(f"..data/{key}")
+    if old is not None:
+        shutil.rmtree(mount / old)

@@ -8,6 +8,7 @@ whose query belongs to the URL, they may also be given as the query.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 from functools import cache
@@ -142,6 +143,15 @@ class Target:
         self.raw, self.scheme, self.display, self.options = raw, scheme, display, options
         self.host, self.port, self.path, self.query = host, port, path, query
         self.username, self.password, self.command = username, password, command
+        self.password_file: str | None = None  # read again at each attempt: a rotated Secret
+
+    def current_password(self) -> str | None:
+        """The password now: `#password-file=` is read at each attempt (a Secret rotated
+        while waitfor waits); one unreadable this moment keeps the last value read."""
+        if self.password_file is not None:
+            with contextlib.suppress(TargetError):
+                self.password = _read_password_file(self, self.password_file)
+        return self.password
 
     def __repr__(self) -> str:
         return f"Target({self.display!r})"
@@ -257,6 +267,7 @@ def parse_target(raw: str) -> Target:
             if has_password:
                 raise target.error("a password in the URI and a password-file: give one")
             target.password = _read_password_file(target, secret_file)
+            target.password_file = secret_file
     if scheme in ("file", "unix"):
         if host and host != "localhost":
             raise target.error(

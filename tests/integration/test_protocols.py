@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import free_port, json_events, read_stderr_until, run_waitfor, start_waitfor
+from tests.helpers import (
+    free_port,
+    json_events,
+    kubelet_secret,
+    read_stderr_until,
+    run_waitfor,
+    start_waitfor,
+)
 from tests.integration.servers import (
     HOST,
     MARIADB_ED25519_PASSWORD,
@@ -524,6 +531,23 @@ def test_rediss_verifies_the_server_certificate(
     plain = run_waitfor(*TLS_RUN, f"redis://localhost:{server.port}#ca={files['ca']}")
     assert plain.returncode == 2
     assert "unknown option 'ca'" in plain.stderr
+
+
+def test_a_password_file_rotated_while_waitfor_waits_is_read_at_the_next_attempt(
+    redis_auth_server: Redis, tmp_path: Path
+) -> None:
+    """The Secret is updated the kubelet's way while waitfor is refused: the next
+    attempt reads the new password, and neither password is ever shown."""
+    secret = tmp_path / "secret"
+    kubelet_secret(secret, {"password": "stale-Pa55word"})
+    target = f"redis://{HOST}:{redis_auth_server.port}#password-file={secret / 'password'}"
+    proc = start_waitfor("--timeout", "30s", "--interval", "200ms", target)
+    said = read_stderr_until(proc, "WRONGPASS")
+    kubelet_secret(secret, {"password": REDIS_PASSWORD})
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, said + err
+    for password in (REDIS_PASSWORD, "stale-Pa55word"):
+        assert password not in said + err + out
 
 
 def test_redis_password_from_a_file_never_on_the_command_line(

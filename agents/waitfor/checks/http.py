@@ -140,10 +140,9 @@ class HttpCheck(BaseCheck):
             if any(c in value for c in "\r\n\0"):
                 raise target.error(f"option header: {name.strip()} value has a line break")
             self.headers.append((name.strip(), value.strip()))
-        if target.username is not None or target.password is not None:
-            # Per request, not per session: aiohttp drops it on a redirect to another
-            # origin. (Built here: aiohttp 3.14 deprecates BasicAuth.)
-            self.headers.append(("Authorization", basic_auth(target.username, target.password)))
+        # Per request, not per session: aiohttp drops it on a redirect to another origin.
+        # (Built here: aiohttp 3.14 deprecates BasicAuth.) Its password read at each attempt.
+        self.target = target
         self.redirects = opts.int("redirects", 10)
         self.ssl = tls_from_options(target, ctx, always=target.scheme == "https")
         self.session: aiohttp.ClientSession | None = None
@@ -162,13 +161,20 @@ class HttpCheck(BaseCheck):
             )
         return self.session
 
+    def _headers(self) -> list[tuple[str, str]]:
+        target = self.target
+        password = target.current_password()
+        if target.username is None and password is None:
+            return self.headers
+        return [*self.headers, ("Authorization", basic_auth(target.username, password))]
+
     async def probe(self) -> str:
         session = self._session()
         try:
             async with session.request(
                 self.method,
                 self.url,
-                headers=self.headers,
+                headers=self._headers(),
                 allow_redirects=self.redirects > 0,
                 max_redirects=max(self.redirects, 1),
             ) as response:

@@ -89,14 +89,15 @@ class MysqlCheck(BaseCheck):
     def __init__(self, target: Target) -> None:
         self.host, self.port = target.host, target.port or 3306
         self.user = target.username or "waitfor"
-        self.password = target.password or ""
+        self.target = target  # its password is read at each attempt
 
     async def probe(self) -> str:
         reader, writer = await open_stream(self.host, self.port)
         try:
             seq, payload = await read_packet(reader, GREETING_MAX)
             version, scramble, _plugin = parse_greeting(payload)
-            response = handshake_response(self.user, self.password, scramble)
+            password = self.target.current_password() or ""
+            response = handshake_response(self.user, password, scramble)
             writer.write(len(response).to_bytes(3, "little") + bytes([seq + 1]) + response)
             await writer.drain()
             seq, answer = await read_packet(reader)
@@ -105,7 +106,7 @@ class MysqlCheck(BaseCheck):
                 plugin, _, data = answer[1:].partition(b"\0")
                 reply = None
                 if plugin == b"mysql_native_password":
-                    reply = native_password(self.password, data.rstrip(b"\0"))
+                    reply = native_password(password, data.rstrip(b"\0"))
                 elif plugin in DUMMY_AUTH_ANSWER:
                     reply = bytes(DUMMY_AUTH_ANSWER[plugin])
                 if reply is not None:

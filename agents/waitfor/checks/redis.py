@@ -53,13 +53,16 @@ async def reply(reader, command: str) -> bytes:  # type: ignore[no-untyped-def]
 class RedisCheck(BaseCheck):
     def __init__(self, target: Target, ctx: BuildContext) -> None:
         self.host, self.port = target.host, target.port or 6379
-        self.auth: tuple[str, ...] = ()
-        if target.password is not None:
-            self.auth = (
-                (target.username, target.password) if target.username else (target.password,)
-            )
+        self.target = target  # its password is read at each attempt
         # redis:// takes no TLS options: they are reported as unknown, pointing at rediss://.
         self.tls = tls_from_options(target, ctx, always=True) if target.scheme == "rediss" else None
+
+    @property
+    def auth(self) -> tuple[str, ...]:
+        password, user = self.target.current_password(), self.target.username
+        if password is None:
+            return ()
+        return (user, password) if user else (password,)
 
     async def probe(self) -> str:
         reader, writer = await open_stream(self.host, self.port, tls=self.tls)
