@@ -14,7 +14,7 @@ import pytest
 import trustme
 
 from agents.testing.processes import LogshipProcess, StandInProcess
-from tests.helpers import exactly_once, wait_for, write_lines
+from tests.helpers import exactly_once, kubelet_secret, wait_for, write_lines
 
 PY = sys.executable
 
@@ -28,6 +28,7 @@ class TlsProxy:
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
+        self.clients: set[asyncio.StreamWriter] = set()
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -41,7 +42,12 @@ class TlsProxy:
         self.loop.run_until_complete(server.wait_closed())
         self.loop.close()
 
+    def cut(self) -> None:
+        """Close every client connection (a server restarted with a new certificate)."""
+        self.loop.call_soon_threadsafe(lambda: [w.close() for w in list(self.clients)])
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
@@ -59,6 +65,7 @@ class TlsProxy:
                 dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.clients.discard(writer)
 
     def __enter__(self) -> TlsProxy:
         self.thread.start()
@@ -117,6 +124,38 @@ def test_tls_with_ca_file_insecure_and_refusal(
         assert code == 0
         assert es.messages()["must not ship"] == 1
         assert any("TLS verification" in e["message"] for e in events)
+
+
+def test_a_ca_rotated_in_its_secret_is_trusted_without_a_restart(
+    es: StandInProcess, tmp_path: Path
+) -> None:
+    """The server's certificate is re-issued by a new CA and the Secret holding
+    --ca-file is updated the kubelet's way: logship, refused meanwhile (the new
+    certificate is not trusted yet), reads the new CA and ships every line once."""
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    old_ca.issue_cert("localhost").configure_cert(context)
+    secret = tmp_path / "es-ca"
+    kubelet_secret(secret, {"ca.crt": old_ca.cert_pem.bytes().decode()})
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "app.log"
+    with TlsProxy(es.port, context) as proxy:
+        shipper = LogshipProcess(f"https://localhost:{proxy.port}", tmp_path, "--ca-file",
+                                 str(secret / "ca.crt")).start()  # fmt: skip
+        write_lines(log, [f"before {i}" for i in range(100)])
+        wait_for(lambda: es.count() == 100, what="the first lines over TLS")
+        new_ca.issue_cert("localhost").configure_cert(context)  # new handshakes only
+        proxy.cut()
+        write_lines(log, [f"between {i}" for i in range(100)])
+        wait_for(lambda: shipper.logged("Elasticsearch unreachable"), what="the refusal")
+        assert "not trusted" in shipper.logged("Elasticsearch unreachable")[0]["error"]
+        kubelet_secret(secret, {"ca.crt": new_ca.cert_pem.bytes().decode()})
+        write_lines(log, [f"after {i}" for i in range(100)])
+        wait_for(lambda: es.count() == 300, timeout=40, what="every line after the rotation")
+        assert shipper.logged("credentials reloaded", tls=True)
+        assert shipper.stop() == 0
+    exactly_once(es.messages(), [f"{w} {i}" for w in ("before", "between", "after")
+                                 for i in range(100)])  # fmt: skip
 
 
 def test_multiline_event_is_released_by_its_timeout(es: StandInProcess, tmp_path: Path) -> None:
