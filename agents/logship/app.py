@@ -278,7 +278,8 @@ class App:
                 changed.clear()
                 await asyncio.sleep(0.05)  # the rest of a swap's events come together
                 changed.clear()
-                self.sender.reload_credentials(self.log)
+                if self.sender.reload_credentials(self.log):
+                    self.pipeline.credentials_changed()
         finally:
             if watcher is not None:
                 watcher.close()

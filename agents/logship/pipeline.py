@@ -101,6 +101,7 @@ class Pipeline:
         self._broken: BaseException | None = None  # a delivery's bug: run() raises it
         # Elasticsearch's state as last said: (kind, detail). A change is logged once,
         # however many batches retry it; each retry is a debug line.
+        self._credentials_changed = asyncio.Event()  # refused batches retry at once
         self._said: tuple[str, str] = ("ok", "")
         self._said_at = time.monotonic()
 
@@ -277,8 +278,11 @@ class Pipeline:
                     retry.progress()
                     continue
                 self._denied(reply)
+                changed = self._credentials_changed
                 await retry.pause("bulk request refused", reply.status, events=count,
-                                  level="debug")  # fmt: skip
+                                  level="debug", until=changed)  # fmt: skip
+                if changed.is_set():
+                    retry.progress()
                 continue
             if not reply.ok:
                 said = self._state("refused", str(reply.status))
@@ -330,6 +334,11 @@ class Pipeline:
             self.log.info("Elasticsearch takes requests again", after=before,
                           lasted=round(self._said_at - since, 3))  # fmt: skip
         return True
+
+    def credentials_changed(self) -> None:
+        """New credentials were read: batches waiting out a refusal go now."""
+        self._credentials_changed.set()
+        self._credentials_changed = asyncio.Event()
 
     def _reload_credentials(self) -> bool:
         reload = getattr(self.sender, "reload_credentials", None)
