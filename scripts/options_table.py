@@ -3,25 +3,12 @@ so the documentation cannot drift from the options that exist."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from agents.logship.config import OPTIONS, env_name, flag
+from agents.logship.config import OPTIONS, default_text, env_name, flag
 
 
 def shown_default(kind: str, default: object) -> str:
-    if default in (None, "", []) or kind == "secret":
-        return "—"
-    if kind == "size" and isinstance(default, int):
-        for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-            if default % size == 0:
-                return f"`{default // size}{unit}`"
-    if kind == "duration" and isinstance(default, float):
-        return f"`{default:g}s`"
-    if isinstance(default, bool):
-        return "on" if default else "off"
-    if isinstance(default, Path):
-        return f"`{default}`"
-    return f"`{default}`"
+    text = default_text(kind, default)
+    return f"`{text}`" if text else "—"
 
 
 def main() -> None:

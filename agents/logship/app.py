@@ -248,6 +248,8 @@ class App:
         port = self.server.port if self.server else None
         self.log.info("started", paths=list(self.config.paths), es=len(self.config.es),
                       files=len(self.files.harvesters), http_port=port)  # fmt: skip
+        for glob, problem, hint in await asyncio.to_thread(path_problems, self.config.paths):
+            self.log.warning(f"--path {problem}", path=glob, hint=hint)
         sight = await asyncio.to_thread(look_around)
         if not sight.visible:  # said once: the drain looks again (the app may start later)
             self.log.info("the processes writing the files cannot be seen (yet): on SIGTERM "
@@ -433,3 +435,19 @@ class App:
         extra = {"files_open": float(len(self.files.harvesters)),
                  "unacknowledged_events": float(self.pipeline.unacknowledged)}  # fmt: skip
         return render_metrics(self.pipeline.stats, self.files.lag(), extra)
+
+
+def path_problems(globs: tuple[str, ...] | list[str]) -> list[tuple[str, str, str | None]]:
+    """Globs that name a directory, or match no file yet: said once at start (the second
+    is fine when the app has not written yet, and logship watches for it)."""
+    import glob as globbing
+
+    problems = []
+    for pattern in globs:
+        if not globbing.has_magic(pattern) and os.path.isdir(pattern):
+            problems.append((pattern, "names a directory, not files",
+                             f"--path '{pattern.rstrip('/')}/*.log'"))  # fmt: skip
+        elif not any(os.path.isfile(p) for p in globbing.iglob(pattern, recursive=True)):
+            problems.append((pattern, "matches no file yet: watching for files that appear",
+                             None))  # fmt: skip
+    return problems

@@ -14,7 +14,7 @@ from agents.logship.memory import tune_malloc
 
 def log_format_before_config(argv: Sequence[str], env: Mapping[str, str]) -> str:
     """The --log-format asked for (flag, then LOGSHIP_LOG_FORMAT), for errors said before a
-    Config exists; "json" when none (or a bad one) is given."""
+    Config exists; as `auto` when none (or a bad one) is given."""
     from agents._options import pick
 
     given: str | None = None
@@ -24,7 +24,18 @@ def log_format_before_config(argv: Sequence[str], env: Mapping[str, str]) -> str
         elif arg.startswith("--log-format="):
             given = arg.split("=", 1)[1]
     picked = pick(given, flag="--log-format", env=env, variable="LOGSHIP_LOG_FORMAT")
-    return "text" if picked is not None and str(picked[0]).strip() == "text" else "json"
+    asked = str(picked[0]).strip() if picked is not None else "auto"
+    return resolve_log_format(asked if asked in ("json", "text") else "auto")
+
+
+def resolve_log_format(asked: str) -> str:
+    """auto: readable text for a person at a terminal, JSON lines for a log pipeline."""
+    if asked != "auto":
+        return asked
+    try:
+        return "text" if os.isatty(sys.stderr.fileno()) else "json"
+    except (AttributeError, ValueError, OSError):  # no real stderr
+        return "json"
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -39,7 +50,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except OptionError as exc:
         Logger("logship", json_lines=json_lines).error(f"configuration error: {exc}")
         return 2
-    log = Logger("logship", json_lines=config.log_format == "json", min_level=config.log_level)
+    log = Logger("logship", json_lines=resolve_log_format(config.log_format) == "json",
+                 min_level=config.log_level)  # fmt: skip
     from agents._stray import route_stray_errors
 
     undo = route_stray_errors(log)  # a thread's or a library's traceback is one event, too

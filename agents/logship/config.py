@@ -89,7 +89,12 @@ OPTIONS: list[tuple[str, str, object, str]] = [
     # inotify does not see (NFS, some bind mounts).
     ("watch", "choice:auto|inotify|watchdog|poll", "auto", "inotify, watchdog or poll"),
     ("close_inactive", "duration", 300.0, "close files idle this long (reopened on growth)"),
-    ("log_format", "choice:json|text", "json", "logship's own log lines"),
+    (
+        "log_format",
+        "choice:auto|json|text",
+        "auto",
+        "logship's own log lines; auto: text on a terminal, JSON otherwise",
+    ),
     ("log_level", "choice:debug|info|warning|error", "info", "logship's own log level"),
 ]
 NAMES = {name for name, *_ in OPTIONS}
@@ -175,7 +180,7 @@ class Config:
     scan_interval: float
     watch: Literal["auto", "inotify", "watchdog", "poll"]
     close_inactive: float
-    log_format: Literal["json", "text"]
+    log_format: Literal["auto", "json", "text"]
     log_level: Literal["debug", "info", "warning", "error"]
 
     def as_dict(self, *, redact: bool = True) -> dict[str, Any]:
@@ -195,6 +200,21 @@ class Config:
         return f"Config({shown})"
 
 
+def default_text(kind: str, default: object) -> str:
+    """A default as a user writes it: `1MiB`, `0.1s`, `on`; "" when there is none."""
+    if default in (None, "", []) or kind == "secret":
+        return ""
+    if kind == "size" and isinstance(default, int):
+        for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if default % size == 0:
+                return f"{default // size}{unit}"
+    if kind == "duration" and isinstance(default, float):
+        return f"{default:g}s"
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default)
+
+
 def build_parser() -> argparse.ArgumentParser:
     class Parser(argparse.ArgumentParser):
         def error(self, message: str):  # type: ignore[override]
@@ -211,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="YAML file (env LOGSHIP_CONFIG)")
     parser.add_argument("--version", action="version", version=f"logship {__version__}")
     for name, kind, default, text in OPTIONS:
-        shown = "" if kind == "secret" or default in (None, "", []) else f", default {default}"
+        shown = default_text(kind, default)
+        shown = f", default {shown}" if shown else ""
+        if kind.startswith("choice:"):
+            shown += "; one of " + "|".join(c or '""' for c in kind.split(":", 1)[1].split("|"))
         hint = f"{text} (env {env_name(name)}{shown})".replace("%", "%%")  # argparse %-formats
         dest = name
         if name == "paths":
@@ -233,6 +256,15 @@ def _split_list(text: str) -> list[str]:
     return [item for item in re.split(r"[\s,]+", text.strip()) if item]
 
 
+def yaml_problem(exc: Exception) -> str:
+    """A YAML error as one line: where (line, column) and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
 def read_config_file(path: str) -> dict[str, Any]:
     import yaml
 
@@ -241,8 +273,10 @@ def read_config_file(path: str) -> dict[str, Any]:
             document = yaml.safe_load(fh)
     except OSError as exc:
         raise OptionError(f"--config: cannot read {path}: {exc.strerror}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise OptionError(f"--config: {path} is not valid YAML: {exc}") from None
+    except UnicodeDecodeError:
+        raise OptionError(f"--config: {path} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise OptionError(f"--config: {path} is not valid YAML: {yaml_problem(exc)}") from None
     if document is None:
         return {}
     if not isinstance(document, dict):
@@ -305,18 +339,23 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     return Config(**values)
 
 
+REQUIRED = {
+    "paths": "--path GLOB (or LOGSHIP_PATHS): the files to ship",
+    "es": "--es URL (or LOGSHIP_ES_URLS): Elasticsearch",
+    "data_dir": "--data-dir DIR (or LOGSHIP_DATA_DIR): where positions are kept, on the "
+    "shared volume",
+}
+
+
 def validate(values: dict[str, Any]) -> None:
     """Rules across options; each error names the option to change."""
-    if not values["paths"]:
-        raise OptionError("--path: give at least one glob of files to ship (or LOGSHIP_PATHS)")
-    if not values["es"]:
-        raise OptionError("--es: give at least one Elasticsearch URL (or LOGSHIP_ES_URLS)")
+    missing = [what for name, what in REQUIRED.items() if not values[name]]
+    if missing:
+        raise OptionError("missing required options: " + "; ".join(missing))
     for url in values["es"]:
         if not re.fullmatch(r"https?://[^/\s]+(/.*)?", url):
             raise OptionError(f"--es: {redact_url(url)!r} is not an http(s):// URL")
     check_urls(values["es"])
-    if values["data_dir"] is None:
-        raise OptionError("--data-dir: give a directory for the registry (on the shared volume)")
     for name in ("batch_docs", "max_in_flight", "multiline_max_lines", "max_line_bytes",
                  "batch_bytes"):  # fmt: skip
         if values[name] < 1:

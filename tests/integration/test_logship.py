@@ -294,7 +294,7 @@ def test_java_stack_traces_are_one_event(es: StandInProcess, tmp: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "--path: give at least one glob"),
+        ([], "missing required options: --path GLOB"),
         (["--path", "/x/*.log", "--es", "nope", "--data-dir", "/tmp/x"], "is not an http(s)://"),
         (["--path", "/x", "--es", "http://e", "--data-dir", "/proc/forbidden"], "--data-dir"),
     ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import signal
@@ -543,3 +544,46 @@ def test_a_new_file_at_a_rotated_path_is_found_without_waiting_for_the_rescan(
     wait_for(lambda: es.count() == 200, what="the new file to be shipped")
     shipper.kill()
     exactly_once(es.messages(), lines("old", 100) + lines("new", 100))
+
+
+def test_a_terminal_gets_text_and_a_pipe_json_unless_told(tmp_path: Path) -> None:
+    """--log-format auto (the default): readable lines for a person at a terminal, JSON
+    lines for a log pipeline; an explicit --log-format wins either way."""
+    import os
+    import pty
+
+    def run(*args: str, tty: bool) -> str:
+        argv = [sys.executable, "-m", "agents.logship", *args]
+        if not tty:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            return done.stderr
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=follower,
+                                stderr=follower)  # fmt: skip
+        os.close(follower)
+        proc.wait(30)
+        out = b""
+        with contextlib.suppress(OSError):  # EIO once the child side is closed
+            while chunk := os.read(leader, 4096):
+                out += chunk
+        os.close(leader)
+        return out.decode()
+
+    assert run(tty=True).lstrip().startswith(tuple("0123456789"))  # a timestamp, then text
+    assert "ERROR" in run(tty=True) and "missing required options" in run(tty=True)
+    assert run(tty=False).lstrip().startswith("{")
+    assert run("--log-format", "json", tty=True).lstrip().startswith("{")
+    assert not run("--log-format", "text", tty=False).lstrip().startswith("{")
+
+
+def test_a_path_that_is_a_directory_or_matches_nothing_is_warned_about(
+    es: StandInProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "logs").mkdir()
+    shipper = LogshipProcess(es, tmp_path)
+    shipper.args += ["--path", str(tmp_path / "logs")]
+    shipper.start()
+    assert shipper.stop() == 0
+    directory = shipper.logged("--path names a directory, not files", path=str(tmp_path / "logs"))
+    assert directory and directory[0]["hint"] == f"--path '{tmp_path / 'logs'}/*.log'"
+    assert shipper.logged("--path matches no file yet", path=str(tmp_path / "logs" / "*.log"))

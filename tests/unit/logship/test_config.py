@@ -64,10 +64,23 @@ def test_precedence_cli_env_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
-        ([], {}, "--path: give at least one glob"),
-        (["--path", "x"], {}, "--es: give at least one"),
+        (
+            [],
+            {},
+            "missing required options: --path GLOB (or LOGSHIP_PATHS): the files to ship; --es URL",
+        ),
+        (
+            ["--path", "x"],
+            {},
+            "missing required options: --es URL (or LOGSHIP_ES_URLS): Elasticsearch; "
+            "--data-dir DIR",
+        ),
         (["--path", "x", "--es", "es:9200", "--data-dir", "d"], {}, "is not an http(s):// URL"),
-        (["--path", "x", "--es", "http://e"], {}, "--data-dir: give a directory"),
+        (
+            ["--path", "x", "--es", "http://e"],
+            {},
+            "missing required options: --data-dir DIR (or LOGSHIP_DATA_DIR)",
+        ),
         (BASE, {"LOGSHIP_BATCH_BYTES": "lots"}, "LOGSHIP_BATCH_BYTES: expected a size"),
         (BASE, {"LOGSHIP_START_AT": "middle"}, "LOGSHIP_START_AT: expected one of beginning, end"),
         ([*BASE, "--flush-interval", "soon"], {}, "--flush-interval: invalid duration"),
@@ -235,3 +248,23 @@ def test_the_format_of_errors_said_before_the_config_exists(
     from agents.logship.cli import log_format_before_config
 
     assert log_format_before_config(argv, env) == expected
+
+
+def test_help_shows_defaults_with_their_units_and_the_choices() -> None:
+    from agents.logship.config import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "LOGSHIP_MAX_LINE_BYTES, default 1MiB)" in text
+    assert "LOGSHIP_FLUSH_INTERVAL, default 0.1s)" in text
+    assert "default beginning; one of beginning|end)" in text
+    assert 'one of ""|java|python' in text
+    assert "default on)" in text  # --compress
+
+
+def test_a_yaml_error_is_one_line_with_its_line_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "logship.yaml"
+    bad.write_text("paths: [a\nes: b: c\n")
+    with pytest.raises(OptionError) as info:
+        load_config(["--config", str(bad)], {})
+    assert str(info.value) == (f"--config: {bad} is not valid YAML: line 2, column 3: "
+                               "expected ',' or ']', but got ':'")  # fmt: skip
