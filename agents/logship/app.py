@@ -83,6 +83,7 @@ class App:
         self.ready = False
         self._signals = 0
         self.drain_started = 0.0
+        self.cluster: Any = None  # output.cluster.Cluster, once GET / was answered
         self._stopping = asyncio.Event()  # set with phase.stop_now
         self._leave = asyncio.Event()  # serve() returns: a signal, or a failure
         self._opened = asyncio.Event()  # the first scan's files are open: imports may run
@@ -229,6 +230,9 @@ class App:
             lambda: (stats.events_in, stats.events_acked, stats.bulk_requests),
             lambda: bool(self.pipeline.unacknowledged),
         ))  # fmt: skip
+        self.supervisor.start("cluster", self._meet_cluster())
+        if self.config.stats_interval > 0:
+            self.supervisor.start("progress", self._say_progress(self.config.stats_interval))
         if self.sender.credentials is not None and self.sender.credentials.from_files:
             self.supervisor.start("credentials", self._watch_credentials(loop))
         self.supervisor.start(
@@ -255,6 +259,56 @@ class App:
             self.log.info("the processes writing the files cannot be seen (yet): on SIGTERM "
                           "logship stops once no file grew for --drain-quiet after the "
                           "signal, unless it sees them then", why=sight.why)  # fmt: skip
+
+    async def _meet_cluster(self) -> None:
+        """Ask `GET /` until it is answered, and say once what answers: the cluster's name
+        and version, or that it is not an Elasticsearch logship can ship to. Shipping does
+        not wait for it; a user allowed to write but not to `GET /` (403) is fine."""
+        from agents._backoff import Backoff
+        from agents.logship.output.cluster import identify
+        from agents.logship.output.elasticsearch import SendFailed
+
+        backoff = Backoff(0.5, 30.0)
+        while True:
+            try:
+                answer = await self.sender.info()
+            except SendFailed:  # the pipeline says so, once
+                await asyncio.sleep(backoff.next())
+                continue
+            if answer.status == 403:
+                self.log.info("GET / refused (403): which cluster this is stays unknown; "
+                              "shipping does not need it")  # fmt: skip
+                return
+            cluster = identify(answer.status, answer.body, answer.headers)
+            if cluster is None:  # starting, or the credentials refused (said elsewhere)
+                await asyncio.sleep(backoff.next())
+                continue
+            self.cluster = cluster
+            if cluster.problem:
+                self.log.error("the server at --es is not an Elasticsearch logship can ship to",
+                               problem=cluster.problem, product=cluster.product,
+                               version=cluster.version or None)  # fmt: skip
+            else:
+                self.log.info("Elasticsearch reached", cluster=cluster.name,
+                              version=cluster.version)  # fmt: skip
+            return
+
+    async def _say_progress(self, interval: float) -> None:
+        """Every `interval`, when anything was shipped or is left to read: what and how
+        far behind (Filebeat's periodic metrics line, in one event)."""
+        stats = self.pipeline.stats
+        last = (stats.events_acked, stats.bytes_acked)
+        while True:
+            await asyncio.sleep(interval)
+            now = (stats.events_acked, stats.bytes_acked)
+            lag = sum(self.files.lag().values())
+            if now == last and not lag:
+                continue
+            self.log.info("shipped", events=now[0] - last[0], bytes=now[1] - last[1],
+                          files=len(self.files.harvesters), lag_bytes=lag,
+                          unacknowledged=self.pipeline.unacknowledged,
+                          events_total=now[0], interval=interval)  # fmt: skip
+            last = now
 
     async def _watch_credentials(self, loop: asyncio.AbstractEventLoop) -> None:
         """Read the credential and TLS files again when their directory changes (a

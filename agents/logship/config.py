@@ -90,6 +90,12 @@ OPTIONS: list[tuple[str, str, object, str]] = [
     ("watch", "choice:auto|inotify|watchdog|poll", "auto", "inotify, watchdog or poll"),
     ("close_inactive", "duration", 300.0, "close files idle this long (reopened on growth)"),
     (
+        "stats_interval",
+        "duration",
+        30.0,
+        "say what was shipped (events, bytes, files, lag) this often, when anything was; 0: never",
+    ),
+    (
         "log_format",
         "choice:auto|json|text",
         "auto",
@@ -180,6 +186,7 @@ class Config:
     scan_interval: float
     watch: Literal["auto", "inotify", "watchdog", "poll"]
     close_inactive: float
+    stats_interval: float
     log_format: Literal["auto", "json", "text"]
     log_level: Literal["debug", "info", "warning", "error"]
 

@@ -58,6 +58,8 @@ class Stats:
 Commit = Callable[[str, int, int, str | None], None]
 DeadLetter = Callable[[Event, ItemResult], Awaitable[None]]
 Part = tuple[Docs, int, int]  # events lo..hi-1 of a run
+# Answers to POST /_bulk that Elasticsearch never gives: another server, or a proxy's path.
+NOT_BULK = (404, 405, 501)
 READ_AHEAD_BATCHES = 2  # events waiting for a sender, in batches, before put() waits
 
 
@@ -286,6 +288,10 @@ class Pipeline:
                 continue
             if not reply.ok:
                 said = self._state("refused", str(reply.status))
+                if said and reply.status in NOT_BULK:
+                    self.log.error("the server does not take bulk requests as Elasticsearch "
+                                   "does: is --es the URL of Elasticsearch?",
+                                   status=reply.status, reason=reply.reason)  # fmt: skip
                 await retry.pause("bulk request refused", reply.status, events=count,
                                   reason=error_reason(reply.body) or None,
                                   level="warning" if said else "debug")  # fmt: skip

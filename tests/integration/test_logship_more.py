@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import http.server
 import io
 import json
 import signal
@@ -587,3 +588,63 @@ def test_a_path_that_is_a_directory_or_matches_nothing_is_warned_about(
     directory = shipper.logged("--path names a directory, not files", path=str(tmp_path / "logs"))
     assert directory and directory[0]["hint"] == f"--path '{tmp_path / 'logs'}/*.log'"
     assert shipper.logged("--path matches no file yet", path=str(tmp_path / "logs" / "*.log"))
+
+
+def test_the_cluster_is_named_once_and_progress_is_said_while_shipping(
+    es: StandInProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "logs").mkdir()
+    write_lines(tmp_path / "logs" / "app.log", [f"line {i}" for i in range(300)])
+    shipper = LogshipProcess(es, tmp_path, "--stats-interval", "300ms").start()
+    wait_for(lambda: shipper.logged("shipped"), what="a progress line")
+    reached = shipper.logged("Elasticsearch reached")
+    assert len(reached) == 1 and reached[0]["version"] == es.get("/")["version"]["number"]
+    first = shipper.logged("shipped")[0]
+    assert first["events"] == 300 and first["files"] == 1 and first["bytes"] > 300 * 6
+    time.sleep(1.0)  # idle: nothing shipped, nothing behind
+    said = len(shipper.logged("shipped"))
+    time.sleep(1.0)
+    assert len(shipper.logged("shipped")) == said, "an idle logship repeats nothing"
+    assert shipper.stop() == 0
+
+
+class NotElasticsearch(http.server.BaseHTTPRequestHandler):
+    """A web server at the --es URL: 200 with a page for GET /, 501 for POST."""
+
+    def do_GET(self) -> None:
+        body = b"<html><body>It works!</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_error(501)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_that_is_not_elasticsearch_is_named_as_such_once(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotElasticsearch)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "logs").mkdir()
+        write_lines(tmp_path / "logs" / "app.log", ["a line"])
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        shipper = LogshipProcess(url, tmp_path, "--drain-timeout", "1s").start()
+        wait_for(lambda: shipper.logged("the server does not take bulk requests"),
+                 what="the 501 to be named")  # fmt: skip
+        wait_for(lambda: shipper.logged("the server at --es is not an Elasticsearch"),
+                 what="GET / to be judged")  # fmt: skip
+        said = shipper.logged("the server at --es is not an Elasticsearch")[0]
+        assert "without version.number" in said["problem"]
+        time.sleep(1.0)  # retries meanwhile
+        shipper.stop()
+        assert len(shipper.logged("the server does not take bulk requests")) == 1
+        assert len(shipper.logged("the server at --es is not an Elasticsearch")) == 1
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ class SendFailed(Exception):
 class Answer:
     status: int
     body: Any
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
 
 class Sender(Protocol):
@@ -283,7 +284,11 @@ class ElasticsearchSender:
             response = await self.client.request(method, target, headers, body)
         except NoAnswer as exc:
             raise SendFailed(str(exc)) from None
-        return Answer(response.status, _parse(response))
+        return Answer(response.status, _parse(response), response.headers)
+
+    async def info(self) -> Answer:
+        """GET / : the cluster's name, version and product (SendFailed: no answer)."""
+        return await self._call("GET", "/", None, self._with_auth(self._json_headers))
 
     async def ping(self) -> bool:
         try:
