@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     tune_malloc()
     argv = sys.argv[1:] if argv is None else list(argv)
     env = os.environ if env is None else env
+    if argv[:1] == ["check"]:  # `logship check [options] [--json]`: test, ship nothing
+        from agents.logship.check import run
+
+        return run(argv[1:], env)
     json_lines = log_format_before_config(argv, env) != "text"
     from agents.logship.config import load_config
 

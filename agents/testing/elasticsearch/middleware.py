@@ -107,6 +107,11 @@ def _authenticate(es: StandIn, header: str | None, path: str) -> EsError | None:
         except (ValueError, UnicodeDecodeError):
             user, password = "", None  # type: ignore[assignment]
         if user in es.users and es.users[user] == password:
+            if user in es.read_only and path.endswith("/_bulk"):
+                return EsError(403, "security_exception", f"action [indices:data/write/bulk] "
+                               f"is unauthorized for user [{user}] with effective roles "
+                               "[viewer], this action is granted by the index privileges "
+                               "[create_doc,write,all]")  # fmt: skip
             return None
         reason = f"unable to authenticate user [{user}] for REST request [{path}]"
         return EsError(401, "security_exception", reason)

@@ -63,6 +63,7 @@ class StandIn:
         self.faults = Faults(self.rng)
         self.users: dict[str, str] = {}  # security on when users or api_keys are set
         self.api_keys: set[str] = set()
+        self.read_only: set[str] = set()
         self.requests: list[RecordedRequest] = []
         self.cluster_name = cluster_name
         self.cluster_uuid = self.store.new_uuid()
@@ -165,18 +166,24 @@ class StandIn:
         self.requests.clear()
 
     def security(
-        self, users: dict[str, str] | None = None, api_keys: list[str] | None = None
+        self,
+        users: dict[str, str] | None = None,
+        api_keys: list[str] | None = None,
+        read_only: list[str] | None = None,
     ) -> None:
         """Require credentials on every Elasticsearch request, as with
         `xpack.security.enabled`: Basic for `users` (name -> password), ApiKey for
         `api_keys` (the base64 `id:key`, as clients send it). Called again, it replaces
-        them: a rotated password, the old one refused from then on. With neither, off."""
+        them: a rotated password, the old one refused from then on. With neither, off.
+        `read_only` users authenticate but may not write (403 to _bulk, false in
+        `_has_privileges`)."""
         if users is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in users.items()
         ):
             raise ValueError("users maps names to passwords, both strings")
         self.users = dict(users or {})
         self.api_keys = set(api_keys or [])
+        self.read_only = set(read_only or [])  # users without create_doc/write: bulk is 403
 
     def set_health(self, status: str) -> None:
         if status not in HEALTH_RANK:

@@ -28,6 +28,10 @@ ROUTES: list[tuple[str, dict[str, Endpoint]]] = [
     ("/", {"GET": cluster.info}),
     ("/_bulk", {"POST": documents.bulk, "PUT": documents.bulk}),
     ("/_cluster/health", {"GET": cluster.health}),
+    (
+        "/_security/user/_has_privileges",
+        {"GET": cluster.has_privileges, "POST": cluster.has_privileges},
+    ),
     ("/_index_template", {"GET": indices.get_template}),
     ("/_index_template/{name}", _TEMPLATE),
     ("/_data_stream", {"GET": indices.get_data_stream}),

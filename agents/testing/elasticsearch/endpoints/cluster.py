@@ -82,3 +82,33 @@ async def health(es: StandIn, request: web.Request) -> web.Response:
         "active_shards_percent_as_number": 100.0 if status == "green" else 50.0,
     }
     return reply(request, body, 408 if timed_out else 200)
+
+
+async def has_privileges(es: StandIn, request: web.Request) -> web.Response:
+    """`_security/user/_has_privileges`: what the authenticated user may do. Without
+    security the endpoint is refused as Elasticsearch refuses it (security not enabled)."""
+    import base64
+
+    from agents.testing.elasticsearch.errors import EsError
+    from agents.testing.elasticsearch.wire import BODY
+
+    if not (es.users or es.api_keys):
+        raise EsError(500, "exception", "Security must be explicitly enabled when using a "
+                      "[basic] license. Enable security by setting [xpack.security.enabled] "
+                      "to [true] in the elasticsearch.yml file and restart the node.")  # fmt: skip
+    user = "api_key"
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        user = base64.b64decode(value).decode().partition(":")[0]
+    import json
+
+    asked = json.loads(request.get(BODY) or b"{}")
+    allowed = user not in es.read_only
+    index: dict[str, dict[str, bool]] = {}
+    for entry in asked.get("index", []):
+        for name in entry.get("names", []):
+            index[name] = {p: allowed or p in ("read", "view_index_metadata")
+                           for p in entry.get("privileges", [])}  # fmt: skip
+    everything = all(v for privileges in index.values() for v in privileges.values())
+    return reply(request, {"username": user, "has_all_requested": everything, "cluster": {},
+                           "index": index, "application": {}})  # fmt: skip
