@@ -126,3 +126,17 @@ class Retry:
 
     def progress(self) -> None:
         self.backoff.reset()
+
+    def changed(self, why: str) -> str:
+        """The log level for this retry's reason: "warning" the first time a reason is
+        seen in a row, "debug" while it repeats (a state change is said once)."""
+        level = "debug" if why == getattr(self, "_last_why", None) else "warning"
+        self._last_why = why
+        return level
+
+
+def reload_credentials(sender: object, log: Logger, reply: Reply) -> bool:
+    """After a 401/403: read the credential files again (a rotated Secret) → whether
+    they changed, so the request may go again at once."""
+    reload = getattr(sender, "reload_credentials", None)
+    return reply.kind is Kind.DENIED and reload is not None and bool(reload(log))

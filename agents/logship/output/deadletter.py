@@ -21,7 +21,15 @@ from pathlib import Path
 from agents._log import Logger
 from agents.logship.bulk import Event, ItemResult, Verdict, build_body, classify_response
 from agents.logship.events import iso
-from agents.logship.output.answers import RETRY_BASE, RETRY_CAP, Kind, Reply, Retry, ask
+from agents.logship.output.answers import (
+    RETRY_BASE,
+    RETRY_CAP,
+    Kind,
+    Reply,
+    Retry,
+    ask,
+    reload_credentials,
+)
 from agents.logship.output.elasticsearch import Sender
 
 FILENAME = "dead-letter.ndjson"
@@ -115,8 +123,11 @@ class DeadLetterIndex:
                 )  # fmt: skip
                 await self.fallback.write(event, result, index_error=refused)
                 return
+            if reload_credentials(self.sender, self.log, reply):
+                continue
             why = reply.reason if reply.kind is Kind.UNREACHABLE else f"HTTP {reply.status}"
-            await retry.pause("dead letter not stored yet", why, index=self.index)
+            await retry.pause("dead letter not stored yet", why, index=self.index,
+                              level=retry.changed(why))  # fmt: skip
 
     def _refusal(self, reply: Reply) -> str | None:
         """None: stored; "": try again later; else why the index will never take it."""

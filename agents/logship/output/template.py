@@ -19,7 +19,14 @@ from typing import Any, Protocol
 
 from agents._log import Logger
 from agents._options import OptionError
-from agents.logship.output.answers import RETRY_BASE, RETRY_CAP, Kind, Retry, ask
+from agents.logship.output.answers import (
+    RETRY_BASE,
+    RETRY_CAP,
+    Kind,
+    Retry,
+    ask,
+    reload_credentials,
+)
 from agents.logship.output.elasticsearch import Answer
 
 _BAD_NAME_CHARS = set(' ,"*\\<|>/?#')
@@ -85,6 +92,8 @@ async def install_template(
                 f"(template {template.name!r}, HTTP {reply.status}): "
                 f"{reply.reason.removeprefix(str(reply.status)).strip()}"
             )
+        if reload_credentials(client, log, reply):
+            continue
         why = reply.reason if reply.kind is Kind.UNREACHABLE else f"HTTP {reply.reason}"
         await retry.pause("index template not installed yet: nothing is shipped before it is",
-                          why, template=template.name)  # fmt: skip
+                          why, template=template.name, level=retry.changed(why))  # fmt: skip

@@ -87,3 +87,17 @@ async def test_install_gives_up_on_a_refusal_naming_file_and_reason() -> None:
     message = str(raised.value)
     assert "/etc/logship/logship.json" in message and "HTTP 400" in message
     assert "x_content_parse_exception: unknown field [bogus]" in message
+
+
+@pytest.mark.asyncio
+async def test_the_same_refusal_repeated_is_said_once() -> None:
+    client = FakeClient(*[SendFailed("connection refused")] * 4,
+                        Answer(200, {"acknowledged": True}))  # fmt: skip
+    out = io.StringIO()
+    await install_template(client, template(),
+                           Logger("t", stream=out, min_level="debug", json_lines=True),
+                           retry_base=0.001)  # fmt: skip
+    lines = [line for line in out.getvalue().splitlines() if "not installed yet" in line]
+    assert len(lines) == 4
+    assert sum('"log.level": "warning"' in line for line in lines) == 1
+    assert sum('"log.level": "debug"' in line for line in lines) == 3
