@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,12 +36,15 @@ print(i, flush=True)
 """
 
 
-def test_startup_and_shutdown_lines_colocated_sidecar(es: StandInProcess, tmp: Path) -> None:
+def test_startup_and_shutdown_lines_colocated_sidecar(
+    es: StandInProcess, tmp: Path, apps: list[subprocess.Popen[str]]
+) -> None:
     log = tmp / "logs" / "app.log"
     startup = [f"startup {i}" for i in range(100)]
     write_lines(log, startup)  # written before logship starts
     shipper = LogshipProcess(es, tmp).start()
     app = subprocess.Popen([PY, "-c", APP, str(log), "app"], stdout=subprocess.PIPE, text=True)
+    apps.append(app)
     # The app runs (its SIGTERM handler set, a slow start or not) and logship ships its
     # traffic as it comes.
     wait_for(lambda: "app traffic 0" in es.messages(), what="the app's traffic to ship")
@@ -74,6 +78,19 @@ def test_a_line_20ms_after_sigterm_on_a_file_idle_for_seconds_ships(
     exactly_once(es.messages(), ["before", "stopping (after SIGTERM)"])
 
 
+@pytest.fixture
+def apps() -> Iterator[list[subprocess.Popen[str]]]:
+    """App processes a test starts: killed at the end if a failed assertion left them."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 LATE_APP = """
 import signal, sys, time
 log = open(sys.argv[1], "a", buffering=1)
@@ -92,7 +109,7 @@ while True:
 
 
 def test_the_drain_waits_for_an_app_it_can_see_logging_3s_after_sigterm(
-    es: StandInProcess, tmp: Path
+    es: StandInProcess, tmp: Path, apps: list[subprocess.Popen[str]]
 ) -> None:
     """logship sees the app's process (one process namespace, as here or with
     shareProcessNamespace) holding the file: it reads on until the app is gone, well
@@ -101,6 +118,7 @@ def test_the_drain_waits_for_an_app_it_can_see_logging_3s_after_sigterm(
     log.parent.mkdir(parents=True, exist_ok=True)
     app = subprocess.Popen([PY, "-c", LATE_APP, str(log), "3"], stdout=subprocess.PIPE,
                            text=True)  # fmt: skip
+    apps.append(app)
     assert app.stdout is not None and app.stdout.readline() == "ready\n"
     shipper = LogshipProcess(es, tmp).start()
     wait_for(lambda: "started" in es.messages(), what="the app's first line to ship")
@@ -115,7 +133,7 @@ def test_the_drain_waits_for_an_app_it_can_see_logging_3s_after_sigterm(
 
 
 def test_an_app_idle_past_close_inactive_still_has_its_late_shutdown_line_shipped(
-    es: StandInProcess, tmp: Path
+    es: StandInProcess, tmp: Path, apps: list[subprocess.Popen[str]]
 ) -> None:
     """The file was closed as inactive (the app idled for longer than --close-inactive),
     yet the app still holds it: the drain waits for that writer too."""
@@ -123,6 +141,7 @@ def test_an_app_idle_past_close_inactive_still_has_its_late_shutdown_line_shippe
     log.parent.mkdir(parents=True, exist_ok=True)
     app = subprocess.Popen([PY, "-c", LATE_APP, str(log), "2", "silent"],
                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    apps.append(app)
     assert app.stdout is not None and app.stdout.readline() == "ready\n"
     shipper = LogshipProcess(es, tmp, "--close-inactive", "1s").start()
     wait_for(lambda: shipper.logged("file closed", reason="inactive"),
@@ -154,7 +173,7 @@ print(i, flush=True)
 
 
 def test_a_sidecar_restarted_alone_twice_beside_a_writing_app_loses_doubles_splits_nothing(
-    es: StandInProcess, tmp: Path
+    es: StandInProcess, tmp: Path, apps: list[subprocess.Popen[str]]
 ) -> None:
     """The app goes on writing (lines in pieces) while logship alone is stopped and
     started again: each stop waits for the writer until its reserve, ships what is
@@ -163,6 +182,7 @@ def test_a_sidecar_restarted_alone_twice_beside_a_writing_app_loses_doubles_spli
     log.parent.mkdir(parents=True, exist_ok=True)
     app = subprocess.Popen([PY, "-c", PIECES_APP, str(log)], stdout=subprocess.PIPE,
                            text=True)  # fmt: skip
+    apps.append(app)
     assert app.stdout is not None and app.stdout.readline() == "ready\n"
     for _ in range(2):
         shipper = LogshipProcess(es, tmp, "--drain-timeout", "3s").start()
