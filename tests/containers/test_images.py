@@ -86,3 +86,26 @@ def test_logship_image_ships_and_drains_as_pid_1(tmp_path: Path) -> None:
         exactly_once(es.messages(), [*lines, "written after start"])
         assert any(e["message"] == "drained" for e in events)
         assert (logs / ".logship" / "registry.json").exists()
+
+
+def test_logship_check_runs_from_the_image_as_a_one_off(tmp_path: Path) -> None:
+    """`docker run IMAGE check ...`, as an init container or a one-off would: ready (0)
+    against the stand-in, 3 against a port nothing listens on; nothing written."""
+    require(LOGSHIP)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    os.chmod(tmp_path, 0o777)  # noqa: S103 - the container runs as uid 65532
+    os.chmod(logs, 0o777)  # noqa: S103 - its data dir is on this volume
+    write_lines(logs / "app.log", ["a line"])
+    with StandInProcess() as es:
+        args = ["--path", "/var/log/app/*.log", "--data-dir", "/var/log/app/.logship", "--json"]
+        ok = docker("run", "--rm", *RESTRICTED, "-v", f"{logs}:/var/log/app", LOGSHIP,
+                    "check", "--es", es.url, *args)  # fmt: skip
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        report = json.loads(ok.stdout)
+        assert report["ok"] and any(c["check"] == "connect" and "Elasticsearch 8" in c["detail"]
+                                    for c in report["checks"])  # fmt: skip
+        down = docker("run", "--rm", *RESTRICTED, "-v", f"{logs}:/var/log/app", LOGSHIP,
+                      "check", "--es", "http://127.0.0.1:9", *args)  # fmt: skip
+        assert down.returncode == 3, down.stdout + down.stderr
+        assert es.count() == 0
