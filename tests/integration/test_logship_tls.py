@@ -29,6 +29,7 @@ class TlsProxy:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
         self.clients: set[asyncio.StreamWriter] = set()
+        self.peers: list[bytes | None] = []  # each connection's client certificate (DER)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -48,6 +49,8 @@ class TlsProxy:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.clients.add(writer)
+        tls = writer.get_extra_info("ssl_object")
+        self.peers.append(tls.getpeercert(binary_form=True) if tls is not None else None)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
@@ -156,6 +159,51 @@ def test_a_ca_rotated_in_its_secret_is_trusted_without_a_restart(
         assert shipper.stop() == 0
     exactly_once(es.messages(), [f"{w} {i}" for w in ("before", "between", "after")
                                  for i in range(100)])  # fmt: skip
+
+
+def test_a_client_certificate_rotated_in_its_secret_is_used_without_a_restart(
+    es: StandInProcess, tmp_path: Path
+) -> None:
+    """The server requires a client certificate and starts trusting only a new client CA;
+    the Secret with --cert-file/--key-file is updated the kubelet's way: the next
+    connections present the new certificate, and every line ships once."""
+    server_ca, old_clients, new_clients = trustme.CA(), trustme.CA(), trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ca.issue_cert("localhost").configure_cert(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=old_clients.cert_pem.bytes().decode())
+
+    def client_files(ca: trustme.CA) -> tuple[dict[str, str], bytes]:
+        cert = ca.issue_cert("logship")
+        pem = b"".join(b.bytes() for b in cert.cert_chain_pems).decode()
+        files = {"tls.crt": pem, "tls.key": cert.private_key_pem.bytes().decode(),
+                 "ca.crt": server_ca.cert_pem.bytes().decode()}  # fmt: skip
+        return files, ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+
+    secret = tmp_path / "client-tls"
+    files, old_der = client_files(old_clients)
+    kubelet_secret(secret, files)
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "app.log"
+    with TlsProxy(es.port, context) as proxy:
+        shipper = LogshipProcess(
+            f"https://localhost:{proxy.port}", tmp_path, "--ca-file", str(secret / "ca.crt"),
+            "--cert-file", str(secret / "tls.crt"), "--key-file", str(secret / "tls.key"),
+        ).start()  # fmt: skip
+        write_lines(log, [f"before {i}" for i in range(100)])
+        wait_for(lambda: es.count() == 100, what="the first lines with the old certificate")
+        assert proxy.peers and set(proxy.peers) == {old_der}
+        context.load_verify_locations(cadata=new_clients.cert_pem.bytes().decode())
+        files, new_der = client_files(new_clients)
+        kubelet_secret(secret, files)
+        wait_for(lambda: shipper.logged("credentials reloaded", tls=True), what="the reload")
+        seen = len(proxy.peers)
+        proxy.cut()  # connections in use when the files changed end too
+        write_lines(log, [f"after {i}" for i in range(100)])
+        wait_for(lambda: es.count() == 200, timeout=40, what="the lines after the rotation")
+        assert shipper.stop() == 0
+    assert proxy.peers[seen:] and set(proxy.peers[seen:]) == {new_der}
+    exactly_once(es.messages(), [f"{w} {i}" for w in ("before", "after") for i in range(100)])
 
 
 def test_multiline_event_is_released_by_its_timeout(es: StandInProcess, tmp_path: Path) -> None:
