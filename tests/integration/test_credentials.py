@@ -97,26 +97,31 @@ def test_credentials_that_stay_wrong_are_said_once_then_recovery_once(tmp_path: 
         assert "pw-Wr0ng-7f3a" not in shipper.stderr()
 
 
-def test_a_rotated_api_key_ships_every_line_once_without_a_restart(tmp_path: Path) -> None:
-    """The same with --api-key-file: the old key revoked, the Secret updated 1 s later."""
+@pytest.mark.parametrize("kind", ["api-key", "bearer-token"])
+def test_a_rotated_api_key_or_token_ships_every_line_once_without_a_restart(
+    tmp_path: Path, kind: str
+) -> None:
+    """The same with --api-key-file and --bearer-token-file: the old one revoked, the
+    Secret updated 1 s later."""
     secret = tmp_path / "secret"
     (tmp_path / "logs").mkdir()
     old, new = "b2xkLWlkOm9sZC1rZXk=", "bmV3LWlkOm5ldy1rZXk="  # base64 id:key
-    kubelet_secret(secret, {"api-key": old})
+    kubelet_secret(secret, {kind: old})
+    accept = "api_keys" if kind == "api-key" else "bearer_tokens"
     with StandInProcess() as es:
-        es.control("security", api_keys=[old])
-        shipper = LogshipProcess(es, tmp_path, "--api-key-file", str(secret / "api-key")).start()
+        es.control("security", **{accept: [old]})
+        shipper = LogshipProcess(es, tmp_path, f"--{kind}-file", str(secret / kind)).start()
         app = App(tmp_path / "logs" / "app.log", 3000, 2000)
         wait_for(lambda: es.count() > 300, what="the first lines to ship")
-        es.control("security", api_keys=[new])
+        es.control("security", **{accept: [new]})
         time.sleep(1.0)
-        kubelet_secret(secret, {"api-key": new})
+        kubelet_secret(secret, {kind: new})
         app.join()
         wait_for(lambda: es.count() >= 3000, timeout=60, what="every line to ship")
         assert shipper.stop() == 0
         exactly_once(es.messages(), app.lines)
+        what = "the API key" if kind == "api-key" else "the bearer token"
         assert shipper.logged(
-            "credentials reloaded",
-            credentials=f"the API key from --api-key-file {secret / 'api-key'}",
+            "credentials reloaded", credentials=f"{what} from --{kind}-file {secret / kind}"
         )
         assert old not in shipper.stderr() and new not in shipper.stderr()

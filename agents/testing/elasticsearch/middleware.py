@@ -117,6 +117,8 @@ def _authenticate(es: StandIn, header: str | None, path: str) -> EsError | None:
         return EsError(401, "security_exception", reason)
     if scheme.lower() == "apikey" and value in es.api_keys:
         return None
+    if scheme.lower() == "bearer" and f"Bearer {value}" in es.api_keys:
+        return None
     return EsError(401, "security_exception", "unable to authenticate with provided "
                    "credentials and anonymous access is not allowed for this request")  # fmt: skip
 

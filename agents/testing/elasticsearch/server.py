@@ -170,13 +170,14 @@ class StandIn:
         users: dict[str, str] | None = None,
         api_keys: list[str] | None = None,
         read_only: list[str] | None = None,
+        bearer_tokens: list[str] | None = None,
     ) -> None:
         """Require credentials on every Elasticsearch request, as with
         `xpack.security.enabled`: Basic for `users` (name -> password), ApiKey for
         `api_keys` (the base64 `id:key`, as clients send it). Called again, it replaces
         them: a rotated password, the old one refused from then on. With neither, off.
         `read_only` users authenticate but may not write (403 to _bulk, false in
-        `_has_privileges`)."""
+        `_has_privileges`); `bearer_tokens` are accepted as `Authorization: Bearer`."""
         if users is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in users.items()
         ):
@@ -184,6 +185,7 @@ class StandIn:
         self.users = dict(users or {})
         self.api_keys = set(api_keys or [])
         self.read_only = set(read_only or [])  # users without create_doc/write: bulk is 403
+        self.api_keys |= {f"Bearer {t}" for t in bearer_tokens or []}  # tokens, service tokens
 
     def set_health(self, status: str) -> None:
         if status not in HEALTH_RANK:
