@@ -252,6 +252,25 @@ async def test_the_clients_http_compress_sends_gzip_that_is_decoded(es: StandIn)
     assert es.docs("z") == [{"n": 1, "_index": "z", "_id": "1"}]
 
 
+async def test_an_empty_id_is_refused_per_item_and_nothing_is_stored(
+    es: StandIn, client: AsyncElasticsearch
+) -> None:
+    """Elasticsearch validates each index/create item: an `_id` that is given must not be
+    empty (400 on that item, the others stored)."""
+    operations = [{"create": {"_index": "app", "_id": ""}}, {"n": 1},
+                  {"index": {"_index": "app", "_id": ""}}, {"n": 2},
+                  {"create": {"_index": "app", "_id": "ok"}}, {"n": 3}]  # fmt: skip
+    response = await client.bulk(operations=operations)
+    assert response["errors"] is True
+    for n in (0, 1):
+        refused = item(response.body, n)
+        assert refused["status"] == 400 and refused["_id"] == ""
+        assert refused["error"]["type"] == "illegal_argument_exception"
+        assert refused["error"]["reason"] == "if _id is specified it must not be empty"
+    assert item(response.body, 2)["status"] == 201
+    assert es.docs("app") == [{"n": 3, "_index": "app", "_id": "ok"}]
+
+
 async def test_create_twice_is_a_409_conflict_saying_the_document_exists(
     es: StandIn, client: AsyncElasticsearch
 ) -> None:

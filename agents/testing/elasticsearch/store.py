@@ -189,6 +189,10 @@ class Store:
             index = self._write_target(op)
         except EsError as e:
             return failed_item(op.action, op.index or "", op.id, e)
+        if op.id == "" and op.action in ("create", "index"):  # as ES validates the item
+            empty = EsError(400, "illegal_argument_exception",
+                            "if _id is specified it must not be empty")  # fmt: skip
+            return failed_item(op.action, index.name, "", empty)
         doc_id = op.id if op.id is not None else self.auto_id()
         if item_fault is not None and op.action in ("create", "index"):
             injected = item_fault(op, index.name)
