@@ -1025,3 +1025,25 @@ async def test_the_process_refuses_an_unsupported_version() -> None:
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert b"speaks Elasticsearch 8 and 9" in stderr
+
+
+async def test_get_by_id_and_refresh_answer_as_the_documentation_shows(
+    es: StandIn, client: AsyncElasticsearch
+) -> None:
+    """The get API's documented example (`GET my-index-000001/_doc/0`): the document with
+    _version, _seq_no, _primary_term and found; 404 with found false when missing, and
+    index_not_found_exception for a missing index. `_refresh` answers its shards header."""
+    await client.bulk(operations=[{"create": {"_index": "my-index-000001", "_id": "0"}},
+                                  {"user": {"id": "kimchy"}}])  # fmt: skip
+    found = await client.get(index="my-index-000001", id="0")
+    assert found.body == {"_index": "my-index-000001", "_id": "0", "_version": 1,
+                          "_seq_no": 0, "_primary_term": 1, "found": True,
+                          "_source": {"user": {"id": "kimchy"}}}  # fmt: skip
+    with pytest.raises(elasticsearch.NotFoundError) as missing:
+        await client.get(index="my-index-000001", id="1")
+    assert missing.value.body == {"_index": "my-index-000001", "_id": "1", "found": False}
+    with pytest.raises(elasticsearch.NotFoundError) as no_index:
+        await client.get(index="nope", id="0")
+    assert no_index.value.body["error"]["type"] == "index_not_found_exception"
+    refreshed = await client.indices.refresh(index="my-index-000001")
+    assert refreshed.body == {"_shards": {"total": 1, "successful": 1, "failed": 0}}

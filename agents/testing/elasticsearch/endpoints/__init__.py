@@ -42,6 +42,9 @@ ROUTES: list[tuple[str, dict[str, Endpoint]]] = [
     ("/{index}/_count", {"GET": documents.count, "POST": documents.count}),
     ("/{index}/_search", {"GET": documents.search, "POST": documents.search}),
     ("/{index}/_mapping", {"GET": indices.get_mapping}),
+    ("/{index}/_doc/{id}", {"GET": documents.get_doc}),
+    ("/_refresh", {"GET": documents.refresh, "POST": documents.refresh}),
+    ("/{index}/_refresh", {"GET": documents.refresh, "POST": documents.refresh}),
     ("/{index}", {"GET": indices.get_index}),
 ]
 

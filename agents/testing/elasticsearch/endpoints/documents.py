@@ -97,3 +97,25 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (0, value)
     return (1, _text(value))
+
+
+async def get_doc(es: StandIn, request: web.Request) -> web.Response:
+    """`GET /{index}/_doc/{id}`: the document with its metadata, or 404 `found: false`
+    (a missing index: 404 index_not_found_exception). A data stream resolves to its
+    backing indices, as a GET by id does."""
+    wanted, doc_id = request.match_info["index"], request.match_info["id"]
+    for name in es.store.resolve(wanted):
+        doc = es.store.indices[name].docs.get(doc_id)
+        if doc is not None:
+            return reply(request, {"_index": name, "_id": doc_id, "_version": doc.version,
+                                   "_seq_no": doc.seq_no, "_primary_term": 1, "found": True,
+                                   "_source": doc.source})  # fmt: skip
+    return reply(request, {"_index": wanted, "_id": doc_id, "found": False}, status=404)
+
+
+async def refresh(es: StandIn, request: web.Request) -> web.Response:
+    """`POST /_refresh`, `/{index}/_refresh`: every write is visible at once here, so it
+    only answers as Elasticsearch does (the shards header)."""
+    names = es.store.resolve(request.match_info.get("index", "*"))
+    return reply(request, {"_shards": {"total": len(names), "successful": len(names),
+                                       "failed": 0}})  # fmt: skip
