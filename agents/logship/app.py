@@ -40,7 +40,7 @@ from agents._supervise import Failure, Supervisor
 from agents.logship.bulk import Event, ItemResult
 from agents.logship.checkpoint import Checkpointer
 from agents.logship.decide import drain_may_end
-from agents.logship.discovery import Watcher
+from agents.logship.discovery import Watcher, path_problems
 from agents.logship.events import EventBuilder, parse_labels_file
 from agents.logship.files import FileTable, Phase
 from agents.logship.memory import give_back_when_quiet
@@ -136,7 +136,8 @@ class App:
         self.index_name = f"logs-{stream[0]}-{stream[1]}" if stream else None
         if cfg.insecure:
             self.log.warning("TLS verification of Elasticsearch disabled (--insecure)")
-        self.sender = ElasticsearchSender(client_options(cfg), Credentials(cfg))  # OptionError
+        credentials = Credentials(cfg)  # raises OptionError
+        self.sender = ElasticsearchSender(client_options(cfg, credentials), credentials)
         dead_letter_file = DeadLetterFile(cfg.data_dir)
         self.dead_letter: DeadLetterFile | DeadLetterIndex = dead_letter_file
         if cfg.dead_letter.startswith("index:"):
@@ -489,19 +490,3 @@ class App:
         extra = {"files_open": float(len(self.files.harvesters)),
                  "unacknowledged_events": float(self.pipeline.unacknowledged)}  # fmt: skip
         return render_metrics(self.pipeline.stats, self.files.lag(), extra)
-
-
-def path_problems(globs: tuple[str, ...] | list[str]) -> list[tuple[str, str, str | None]]:
-    """Globs that name a directory, or match no file yet: said once at start (the second
-    is fine when the app has not written yet, and logship watches for it)."""
-    import glob as globbing
-
-    problems = []
-    for pattern in globs:
-        if not globbing.has_magic(pattern) and os.path.isdir(pattern):
-            problems.append((pattern, "names a directory, not files",
-                             f"--path '{pattern.rstrip('/')}/*.log'"))  # fmt: skip
-        elif not any(os.path.isfile(p) for p in globbing.iglob(pattern, recursive=True)):
-            problems.append((pattern, "matches no file yet: watching for files that appear",
-                             None))  # fmt: skip
-    return problems

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents._options import OptionError
+from agents.logship.discovery import path_problems
 
 # Distinct exit codes, documented in the README; the first failure found decides.
 EXIT = {"ok": 0, "config": 2, "unreachable": 3, "credentials": 4, "not-elasticsearch": 5,
@@ -44,13 +45,15 @@ class Report:
 
 
 def files_report(report: Report, globs: Sequence[str]) -> None:
+    said = {glob: (problem, hint) for glob, problem, hint in path_problems(globs)}
     for pattern in globs:
+        problem, hint = said.get(pattern, (None, None))
+        if hint is not None:  # a directory, not files
+            report.add("files", True, f"{pattern} {problem}: did you mean {hint}?",
+                       path=pattern, found=0)  # fmt: skip
+            continue
         found = [p for p in globbing.glob(pattern, recursive=True) if os.path.isfile(p)]
         unreadable = [p for p in found if not os.access(p, os.R_OK)]
-        if not globbing.has_magic(pattern) and os.path.isdir(pattern):
-            report.add("files", True, f"{pattern} is a directory, not files: did you mean "
-                       f"{pattern.rstrip('/')}/*.log?", path=pattern, found=0)  # fmt: skip
-            continue
         detail = f"{len(found)} files" + (f", {len(unreadable)} unreadable" if unreadable else "")
         report.add("files", not unreadable, detail, "config", path=pattern, found=len(found),
                    unreadable=unreadable[:10])  # fmt: skip
@@ -77,8 +80,8 @@ async def cluster_report(report: Report, config: Any) -> None:
         client_options,
     )
 
-    options = client_options(config)
     credentials = Credentials(config)
+    options = client_options(config, credentials)
     index = (f"logs-{config.data_stream.replace('.', '-')}" if config.data_stream
              else time.strftime(config.index, time.gmtime()))  # fmt: skip
     for url in config.es:
@@ -125,10 +128,8 @@ async def privileges_report(report: Report, sender: Any, index: str, shown: str,
                             who: str) -> None:  # fmt: skip
     from agents.logship.output.elasticsearch import SendFailed
 
-    body = json.dumps({"index": [{"names": [index], "privileges": ["create_doc"]}]}).encode()
     try:
-        answer = await sender._call("POST", "/_security/user/_has_privileges", body,
-                                    sender._with_auth(sender._json_headers))  # fmt: skip
+        answer = await sender.has_privileges(index, ["create_doc"])
     except SendFailed as exc:
         report.add("privileges", False, str(exc), "unreachable", url=shown)
         return

@@ -176,3 +176,17 @@ class Watcher:
             observer.stop()  # type: ignore[attr-defined]
             observer.join(5)  # type: ignore[attr-defined]
             self.observer = None
+
+
+def path_problems(globs: tuple[str, ...] | list[str]) -> list[tuple[str, str, str | None]]:
+    """Globs that name a directory, or match no file yet: said once at start (the second
+    is fine when the app has not written yet, and logship watches for it)."""
+    problems = []
+    for pattern in globs:
+        if not glob.has_magic(pattern) and os.path.isdir(pattern):
+            problems.append((pattern, "names a directory, not files",
+                             f"--path '{pattern.rstrip('/')}/*.log'"))  # fmt: skip
+        elif not any(os.path.isfile(p) for p in glob.iglob(pattern, recursive=True)):
+            problems.append((pattern, "matches no file yet: watching for files that appear",
+                             None))  # fmt: skip
+    return problems

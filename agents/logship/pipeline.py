@@ -36,6 +36,7 @@ from agents.logship.output.answers import (
     Retry,
     ask,
     error_reason,
+    reload_credentials,
 )
 from agents.logship.output.elasticsearch import Sender
 
@@ -276,7 +277,7 @@ class Pipeline:
                 return
             if reply.kind is Kind.DENIED:
                 # A rotated Secret: read the files again; new credentials go at once.
-                if self._reload_credentials():
+                if reload_credentials(self.sender, self.log, reply):
                     retry.progress()
                     continue
                 self._denied(reply)
@@ -345,10 +346,6 @@ class Pipeline:
         """New credentials were read: batches waiting out a refusal go now."""
         self._credentials_changed.set()
         self._credentials_changed = asyncio.Event()
-
-    def _reload_credentials(self) -> bool:
-        reload = getattr(self.sender, "reload_credentials", None)
-        return bool(reload(self.log)) if reload is not None else False
 
     def _denied(self, reply: Reply) -> None:
         """Say once per change what a 401/403 means and what to check."""

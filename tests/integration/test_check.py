@@ -4,11 +4,9 @@ do. Nothing is written to Elasticsearch by a check."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import pytest
 
 from agents.testing.processes import StandInProcess
 from tests.helpers import kubelet_secret, write_lines
+from tests.integration.http_server import HttpServer, Route
 
 pytestmark = pytest.mark.integration
 
@@ -76,26 +75,9 @@ def test_a_bad_option_and_an_unreachable_url_have_their_own_codes(
     assert f"connection refused by 127.0.0.1:{closed_port}" in json.dumps(report)
 
 
-class WebServer(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<html>It works!</html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_a_server_that_is_not_elasticsearch_is_named(tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebServer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        code, report = check(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with HttpServer() as web:
+        web.routes["/"] = Route(200, b"<html>It works!</html>", {"Content-Type": "text/html"})
+        code, report = check(tmp_path, web.url)
     assert (code, report["failure"]) == (5, "not-elasticsearch"), report
     assert "without version.number" in json.dumps(report)

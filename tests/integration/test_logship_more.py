@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import http.server
 import io
 import json
 import signal
@@ -36,6 +35,7 @@ from tests.helpers import (
     wait_for,
     write_lines,
 )
+from tests.integration.http_server import HttpServer, Route
 
 PY = sys.executable
 Shippers = Callable[..., LogshipProcess]
@@ -608,33 +608,24 @@ def test_the_cluster_is_named_once_and_progress_is_said_while_shipping(
     assert shipper.stop() == 0
 
 
-class NotElasticsearch(http.server.BaseHTTPRequestHandler):
-    """A web server at the --es URL: 200 with a page for GET /, 501 for POST."""
+def not_elasticsearch(web: HttpServer) -> None:
+    """A web server at the --es URL: 200 with a page for GET /, 501 for a bulk request."""
+    web.routes["/"] = Route(200, b"<html><body>It works!</body></html>",
+                            {"Content-Type": "text/html"})  # fmt: skip
 
-    def do_GET(self) -> None:
-        body = b"<html><body>It works!</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    def no_bulk(request: Any) -> tuple[int, dict[str, str], bytes]:
+        request.rfile.read(int(request.headers.get("Content-Length", 0)))  # keep-alive intact
+        return 501, {"Content-Type": "text/html"}, b"<html>Not Implemented</html>"
 
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_error(501)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    web.routes["/_bulk"] = no_bulk
 
 
 def test_a_server_that_is_not_elasticsearch_is_named_as_such_once(tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotElasticsearch)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with HttpServer() as web:
+        not_elasticsearch(web)
         (tmp_path / "logs").mkdir()
         write_lines(tmp_path / "logs" / "app.log", ["a line"])
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        shipper = LogshipProcess(url, tmp_path, "--drain-timeout", "1s").start()
+        shipper = LogshipProcess(web.url, tmp_path, "--drain-timeout", "1s").start()
         wait_for(lambda: shipper.logged("the server does not take bulk requests"),
                  what="the 501 to be named")  # fmt: skip
         wait_for(lambda: shipper.logged("the server at --es is not an Elasticsearch"),
@@ -645,6 +636,3 @@ def test_a_server_that_is_not_elasticsearch_is_named_as_such_once(tmp_path: Path
         shipper.stop()
         assert len(shipper.logged("the server does not take bulk requests")) == 1
         assert len(shipper.logged("the server at --es is not an Elasticsearch")) == 1
-    finally:
-        server.shutdown()
-        server.server_close()

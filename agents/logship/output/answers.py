@@ -108,6 +108,7 @@ class Retry:
         self.backoff = Backoff(base, cap)
         self.on_pause = on_pause
         self.attempts = 0
+        self._last_why: str | None = None
 
     async def pause(
         self, what: str, why: object, *, until: asyncio.Event | None = None,
@@ -130,7 +131,7 @@ class Retry:
     def changed(self, why: str) -> str:
         """The log level for this retry's reason: "warning" the first time a reason is
         seen in a row, "debug" while it repeats (a state change is said once)."""
-        level = "debug" if why == getattr(self, "_last_why", None) else "warning"
+        level = "debug" if why == self._last_why else "warning"
         self._last_why = why
         return level
 

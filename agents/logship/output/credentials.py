@@ -24,6 +24,19 @@ SECRET_FLAGS = {"password": "--password-file", "api_key": "--api-key-file",
 TLS_FLAGS = {"ca_file": "--ca-file", "cert_file": "--cert-file", "key_file": "--key-file"}
 
 
+def authorization_header(username: str, password: str, api_key: str, token: str) -> str | None:
+    """What the official client sends for basic_auth, api_key or bearer_auth (config
+    allows at most one of them)."""
+    if username:
+        pair = f"{username}:{password}"
+        return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    if api_key:
+        return f"ApiKey {api_key}"
+    if token:
+        return f"Bearer {token}"
+    return None
+
+
 def read_secret(path: Path) -> str:
     """A secret file's text without the line break editors and `echo` leave."""
     return path.read_text(encoding="utf-8").strip()
@@ -49,21 +62,16 @@ class Credentials:
             name: Path(path) for name in TLS_FLAGS
             if (path := getattr(config, name, None)) is not None
         }  # fmt: skip
-        self._tls_seen = self._tls_contents()
         self.unreadable: set[str] = set()  # files that could not be read at the last look
+        self._tls_seen = self._tls_contents()
 
     # --- what is sent ------------------------------------------------------------------
 
     def authorization(self) -> str | None:
         """The Authorization header the official client sends for these credentials."""
-        if self.username:
-            pair = f"{self.username}:{self.values['password']}"
-            return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
-        if self.values["api_key"]:
-            return f"ApiKey {self.values['api_key']}"
-        if self.values["bearer_token"]:
-            return f"Bearer {self.values['bearer_token']}"
-        return None
+        values = self.values
+        return authorization_header(self.username, values["password"], values["api_key"],
+                                    values["bearer_token"])  # fmt: skip
 
     def describe(self) -> str:
         """Who logship says it is, for messages: never a secret."""
@@ -110,5 +118,5 @@ class Credentials:
                     contents[name] = fh.read()
             except OSError:
                 contents[name] = None
-                self.unreadable = {*getattr(self, "unreadable", set()), TLS_FLAGS[name]}
+                self.unreadable.add(TLS_FLAGS[name])
         return contents

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from agents import __version__
 from agents._log import Logger
 from agents._options import OptionError
 from agents.logship.bulk import stored_summary
-from agents.logship.output.credentials import Credentials
+from agents.logship.output.credentials import Credentials, authorization_header
 from agents.logship.output.http import (
     BadUrl,
     Client,
@@ -56,34 +55,23 @@ class Sender(Protocol):
     async def send(self, body: bytes | list[bytes | memoryview]) -> Answer: ...
 
 
-def _read_secret(path: Path | None, what: str) -> str | None:
-    if path is None:
-        return None
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OptionError(f"--{what}-file: cannot read {path}: {exc}") from None
-
-
-def client_options(config: Any) -> dict[str, Any]:
+def client_options(config: Any, credentials: Credentials | None = None) -> dict[str, Any]:
     """Config → the sender's options, named as the official client's keyword arguments
-    (`AsyncElasticsearch(**options)` makes the same requests; secrets read from files
-    here)."""
+    (`AsyncElasticsearch(**options)` makes the same requests). The secrets are those
+    `credentials` read (read here when not given)."""
     options: dict[str, Any] = {
         "hosts": list(config.es),
         "http_compress": bool(config.compress),
         "request_timeout": float(config.request_timeout),
         "verify_certs": not config.insecure,
     }
-    password = _read_secret(config.password_file, "password") or config.password
+    secrets = (credentials or Credentials(config)).values
     if config.username:
-        options["basic_auth"] = (config.username, password or "")
-    api_key = _read_secret(config.api_key_file, "api-key") or config.api_key
-    if api_key:
-        options["api_key"] = api_key
-    token = _read_secret(config.bearer_token_file, "bearer-token") or config.bearer_token
-    if token:
-        options["bearer_auth"] = token
+        options["basic_auth"] = (config.username, secrets["password"])
+    if secrets["api_key"]:
+        options["api_key"] = secrets["api_key"]
+    if secrets["bearer_token"]:
+        options["bearer_auth"] = secrets["bearer_token"]
     tls_files = {"ca-file": config.ca_file, "cert-file": config.cert_file,
                  "key-file": config.key_file}  # fmt: skip
     for flag, path in tls_files.items():
@@ -156,18 +144,10 @@ def _tls_contexts(options: dict[str, Any], nodes: list[Node]) -> None:
 
 
 def _authorization(options: dict[str, Any]) -> str | None:
-    """The header the official client would send for basic_auth, api_key or bearer_auth
-    (config allows at most one of them)."""
-    import base64
-
-    if options.get("basic_auth"):
-        user, password = options["basic_auth"]
-        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    if options.get("api_key"):
-        return f"ApiKey {options['api_key']}"
-    if options.get("bearer_auth"):
-        return f"Bearer {options['bearer_auth']}"
-    return None
+    """The header the official client would send for these options."""
+    user, password = options.get("basic_auth") or ("", "")
+    return authorization_header(user, password, options.get("api_key") or "",
+                                options.get("bearer_auth") or "")  # fmt: skip
 
 
 def _checked(authorization: str | None) -> str | None:
@@ -289,6 +269,15 @@ class ElasticsearchSender:
     async def info(self) -> Answer:
         """GET / : the cluster's name, version and product (SendFailed: no answer)."""
         return await self._call("GET", "/", None, self._with_auth(self._json_headers))
+
+    async def has_privileges(self, index: str, privileges: list[str]) -> Answer:
+        """POST /_security/user/_has_privileges: may these credentials do this? (asks,
+        writes nothing)."""
+        import json
+
+        body = json.dumps({"index": [{"names": [index], "privileges": privileges}]}).encode()
+        return await self._call("POST", "/_security/user/_has_privileges", body,
+                                self._with_auth(self._json_headers))  # fmt: skip
 
     async def ping(self) -> bool:
         try:
