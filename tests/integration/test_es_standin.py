@@ -1017,14 +1017,26 @@ async def test_runs_as_a_process_and_stops_cleanly_on_a_signal(signum: int) -> N
             await process.wait()
 
 
-async def test_the_process_refuses_an_unsupported_version() -> None:
+@pytest.mark.parametrize(
+    ("flavor", "version", "said"),
+    [("elasticsearch", "7.16.3", b"elasticsearch 7.17, 8 and 9, not 7.16.3"),
+     ("elasticsearch", "6", b"elasticsearch 7.17, 8 and 9, not 6"),
+     ("opensearch", "4.0.0", b"opensearch 1, 2 and 3, not 4.0.0")],
+)  # fmt: skip
+async def test_the_process_refuses_an_unsupported_version(
+    flavor: str, version: str, said: bytes
+) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agents.testing.elasticsearch", "--version", "7.17.0",
-        stderr=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "agents.testing.elasticsearch", "--flavor", flavor,
+        "--version", version, "--port", "0", stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
     assert process.returncode == 2
-    assert b"speaks Elasticsearch 8 and 9" in stderr
+    assert b"the stand-in plays " + said in stderr
 
 
 async def test_get_by_id_and_refresh_answer_as_the_documentation_shows(

@@ -1,8 +1,12 @@
-"""An Elasticsearch stand-in on aiohttp: the parts of the REST API a log shipper touches.
+"""An Elasticsearch (and OpenSearch) stand-in on aiohttp: the parts of the REST API a log
+shipper touches, and those a person uses to look at what arrived.
 
-`StandIn` answers info/ping, `_bulk` (with ES's item semantics, data streams and a dynamic
-mapping check), health, index templates, `_count` and `_search`, checks compatibility
-headers the way ES 8/9 do, and injects faults (down, status codes, per-item failures,
+`StandIn` answers info/ping, `_bulk` and single-document writes (with ES's item semantics,
+data streams and a dynamic mapping check), get by id, indices, mappings, health, index
+templates, data streams, `_count`, `_search` (a small query language with an approximated
+standard analyzer) and `_cat`; it plays Elasticsearch 7.17, 8 or 9, or OpenSearch 1, 2 or 3
+(`flavors`: root document, media types, product header, built-in templates), and injects
+faults (down, status codes, per-item failures,
 latency, dropped connections, 413) from Python or over HTTP under `/_standin/`. Run it as
 a process with `python -m agents.testing.elasticsearch --port 9200`.
 
@@ -22,6 +26,7 @@ from agents.testing.elasticsearch.defaults import (
 )
 from agents.testing.elasticsearch.errors import EsError, version_tuple
 from agents.testing.elasticsearch.faults import PROXY_STATUSES, Faults, Rule, request_error
+from agents.testing.elasticsearch.flavors import FLAVORS, Profile, profile
 from agents.testing.elasticsearch.items import SHARDS, merge_doc
 from agents.testing.elasticsearch.mapping import (
     IndexMapping,
@@ -47,6 +52,7 @@ __all__ = [
     "BUILTIN_LOGS_TEMPLATE",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_VERSION",
+    "FLAVORS",
     "PRODUCT_HEADER",
     "PROXY_STATUSES",
     "SHARDS",
@@ -60,6 +66,7 @@ __all__ = [
     "Index",
     "IndexMapping",
     "ItemFault",
+    "Profile",
     "RecordedRequest",
     "Rule",
     "StandIn",
@@ -79,6 +86,7 @@ __all__ = [
     "parse_args",
     "parse_bulk",
     "parse_time",
+    "profile",
     "query_matches",
     "request_error",
     "serve",

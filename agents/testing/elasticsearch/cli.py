@@ -21,7 +21,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9200)
-    parser.add_argument("--version", default=DEFAULT_VERSION, help="the ES version to claim")
+    parser.add_argument(
+        "--flavor",
+        default="elasticsearch",
+        choices=["elasticsearch", "opensearch"],
+        help="answer as Elasticsearch or as OpenSearch",
+    )
+    parser.add_argument(
+        "--version",
+        default=None,
+        help=f"the version to claim: a release (7.17.25) or a major alone (2: the newest 2.x); "
+        f"Elasticsearch 7.17, 8, 9 (default {DEFAULT_VERSION}), OpenSearch 1, 2, 3 (default 2)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed ids and random faults")
     parser.add_argument("--health", default="green", choices=sorted(HEALTH_RANK))
     parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
@@ -44,6 +55,7 @@ async def serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     standin = StandIn(
         args.version,
+        flavor=args.flavor,
         seed=args.seed,
         health=args.health,
         max_body_bytes=args.max_body_bytes,
@@ -54,9 +66,8 @@ async def serve(args: argparse.Namespace) -> int:
     except OSError as e:
         log.error("cannot listen", host=args.host, port=args.port, error=str(e))
         return 1
-    log.info(
-        "elasticsearch stand-in listening", url=standin.url, host=args.host, version=args.version
-    )
+    log.info("elasticsearch stand-in listening", url=standin.url, host=args.host,
+             flavor=standin.profile.flavor, version=standin.version)  # fmt: skip
     try:
         await stop.wait()
     finally:
@@ -67,7 +78,7 @@ async def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        StandIn(args.version)  # validate the version before binding anything
+        StandIn(args.version, flavor=args.flavor)  # validate before binding anything
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

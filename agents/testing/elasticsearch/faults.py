@@ -7,7 +7,6 @@ import random
 from dataclasses import dataclass
 
 from agents.testing.elasticsearch.bulk import BulkOp
-from agents.testing.elasticsearch.defaults import PRODUCT_HEADER
 from agents.testing.elasticsearch.errors import EsError
 
 _ITEM_ERRORS: dict[str, tuple[int, str]] = {
@@ -86,7 +85,7 @@ def request_error(status: int, path: str) -> tuple[dict[str, str], bytes]:
         raise ValueError(f"no injectable request failure for HTTP {status}")
     error_type, reason = _REQUEST_ERRORS[status]
     body = EsError(status, error_type, reason.format(path=path)).body()
-    headers = {"Content-Type": "application/json", **PRODUCT_HEADER}
+    headers = {"Content-Type": "application/json"}  # the product header is the profile's
     if status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8"'
     return headers, json.dumps(body).encode()

@@ -1,4 +1,5 @@
-"""Accept and Content-Type checks the way ES 8/9 do them (RestCompatibleVersionHelper)."""
+"""Accept and Content-Type checks the way ES 7.17, 8 and 9 do them
+(RestCompatibleVersionHelper), and OpenSearch, which knows no `vnd.elasticsearch` type."""
 
 from __future__ import annotations
 
@@ -7,12 +8,8 @@ import re
 from agents.testing.elasticsearch.errors import EsError
 
 _COMPAT = re.compile(r"compatible-with\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
-_BODY_TYPES = {
-    "application/json",
-    "application/x-ndjson",
-    "application/vnd.elasticsearch+json",
-    "application/vnd.elasticsearch+x-ndjson",
-}
+_PLAIN_TYPES = {"application/json", "application/x-ndjson"}
+_VND_TYPES = {"application/vnd.elasticsearch+json", "application/vnd.elasticsearch+x-ndjson"}
 
 
 def compat_version(header: str | None) -> int | None:
@@ -24,17 +21,24 @@ def compat_version(header: str | None) -> int | None:
 
 
 def check_media_types(
-    accept: str | None, content_type: str | None, has_body: bool, major: int
+    accept: str | None,
+    content_type: str | None,
+    has_body: bool,
+    versions: tuple[int, int] | None,
 ) -> int | None:
-    """Validate Accept/Content-Type like ES `major` does; return the requested version.
+    """Validate Accept/Content-Type like ES does; return the requested version.
 
-    ES accepts its own major and the one before; both headers must agree when a body is
-    sent. A violation is a 400 `media_type_header_exception`, caused by a `status_exception`.
+    ES accepts `versions` (lowest, major: its own major and the one before); both headers
+    must agree when a body is sent. A violation is a 400 `media_type_header_exception`,
+    caused by a `status_exception`. With `versions` None (OpenSearch) nothing is checked
+    here: an unknown body type is refused by `body_type_supported`.
     """
+    if versions is None:
+        return None
+    lowest, major = versions
     a_version, c_version = compat_version(accept), compat_version(content_type)
     accept_v = major if a_version is None else a_version
     content_v = major if c_version is None else c_version
-    lowest = major - 1
     problem = None
     if not lowest <= accept_v <= major:
         problem = (
@@ -68,8 +72,10 @@ def check_media_types(
     return a_version if a_version is not None else c_version
 
 
-def body_type_supported(content_type: str | None) -> bool:
-    """Whether ES would parse a body sent with this Content-Type (else 406)."""
+def body_type_supported(content_type: str | None, vnd: bool = True) -> bool:
+    """Whether the server would parse a body sent with this Content-Type (else 406);
+    `vnd`: it knows the `vnd.elasticsearch` types (Elasticsearch, not OpenSearch)."""
     if not content_type:
         return False
-    return content_type.split(";")[0].strip().lower() in _BODY_TYPES
+    kind = content_type.split(";")[0].strip().lower()
+    return kind in _PLAIN_TYPES or (vnd and kind in _VND_TYPES)

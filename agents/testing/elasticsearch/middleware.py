@@ -14,7 +14,6 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from agents.testing.elasticsearch.bulk import BodyTooLarge, decode_body
-from agents.testing.elasticsearch.defaults import PRODUCT_HEADER
 from agents.testing.elasticsearch.errors import EsError
 from agents.testing.elasticsearch.faults import PROXY_STATUSES, request_error
 from agents.testing.elasticsearch.media import body_type_supported, check_media_types
@@ -53,14 +52,14 @@ def middleware(es: StandIn) -> Middleware:
         try:
             body = await _read_body(request, record, es.max_body_bytes)
         except BodyTooLarge:
-            return _finish(record, web.Response(status=413))
+            return _finish(es, record, web.Response(status=413))
         except EsError as e:
-            return _finish(record, error_reply(request, e))
+            return _finish(es, record, error_reply(request, e))
         refused = _authenticate(es, request.headers.get("Authorization"), request.path)
         if refused is not None:
             response = error_reply(request, refused)
             response.headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8"'
-            return _finish(record, response)
+            return _finish(es, record, response)
         if es.faults.drop(after_processing=False):
             return _drop(request, record)
         if es.faults.latency:
@@ -71,14 +70,16 @@ def middleware(es: StandIn) -> Middleware:
                 request.headers.get("Accept"),
                 request.headers.get("Content-Type"),
                 bool(body),
-                es.major,
+                es.profile.compatible_versions,
             )
-            if body and not body_type_supported(request.headers.get("Content-Type")):
-                return _finish(record, content_type_refused(request))
+            vnd = es.profile.compatible_versions is not None
+            if body and not body_type_supported(request.headers.get("Content-Type"), vnd):
+                return _finish(es, record, content_type_refused(request))
             failure = es.faults.request_failure(request.path.endswith("/_bulk"))
             if failure is not None:
                 headers, payload = request_error(failure, request.path)
-                return _finish(record, web.Response(status=failure, body=payload, headers=headers))
+                refused = web.Response(status=failure, body=payload, headers=headers)
+                return _finish(es, record, refused)
             request[BODY] = body
             response = await handler(request)
         except EsError as e:
@@ -87,7 +88,7 @@ def middleware(es: StandIn) -> Middleware:
             response = no_handler(request)
         if es.faults.drop(after_processing=True):
             return _drop(request, record)
-        return _finish(record, response)
+        return _finish(es, record, response)
 
     return apply
 
@@ -138,9 +139,9 @@ async def _read_body(request: web.Request, record: RecordedRequest, limit: int) 
     return body
 
 
-def _finish(record: RecordedRequest, response: web.Response) -> web.Response:
+def _finish(es: StandIn, record: RecordedRequest, response: web.Response) -> web.Response:
     if response.status not in PROXY_STATUSES and response.status != 413:
-        response.headers.update(PRODUCT_HEADER)
+        response.headers.update(es.profile.product_header)
     record.status = response.status
     return response
 

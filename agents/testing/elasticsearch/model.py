@@ -26,6 +26,7 @@ class Index:
     uuid: str
     mapping: IndexMapping
     data_stream: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # flat "index.x" -> str, as given
     docs: dict[str, Doc] = field(default_factory=dict)
     tombstones: dict[str, int] = field(default_factory=dict)  # id -> version of its delete
     last_seq_no: int = -1

@@ -17,7 +17,6 @@ from aiohttp import web
 from agents.testing.elasticsearch.defaults import DEFAULT_MAX_BODY_BYTES, DEFAULT_VERSION
 from agents.testing.elasticsearch.endpoints import add_routes
 from agents.testing.elasticsearch.endpoints.cluster import HEALTH_RANK
-from agents.testing.elasticsearch.errors import version_tuple
 from agents.testing.elasticsearch.faults import Faults, Rule
 from agents.testing.elasticsearch.middleware import middleware
 from agents.testing.elasticsearch.store import Store
@@ -27,7 +26,9 @@ __all__ = ["Handler", "RecordedRequest", "StandIn"]
 
 
 class StandIn:
-    """A fake Elasticsearch on a real socket. Start it, point a client at `.url`, inspect.
+    """A fake Elasticsearch (or OpenSearch) on a real socket. Start it, point a client at
+    `.url`, inspect. `flavor` and `version` pick what it answers as (`flavors.Profile`):
+    Elasticsearch 7.17, 8.x (the default), 9.x; OpenSearch 1.x, 2.x, 3.x.
 
         async with StandIn(seed=1) as es:        # listens on 127.0.0.1, a free port
             ...                                  # AsyncElasticsearch(es.url)
@@ -39,8 +40,9 @@ class StandIn:
 
     def __init__(
         self,
-        version: str = DEFAULT_VERSION,
+        version: str | None = None,
         *,
+        flavor: str = "elasticsearch",
         seed: int | None = None,
         rng: random.Random | None = None,
         cluster_name: str = "standin",
@@ -49,17 +51,18 @@ class StandIn:
         fill_missing_timestamp: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        major = version_tuple(version)[0]
-        if major not in (8, 9):
-            raise ValueError(f"the stand-in speaks Elasticsearch 8 and 9, not {version}")
-        self.version, self.major = version, major
+        if version is None and flavor == "elasticsearch":
+            version = DEFAULT_VERSION
         self.rng = rng if rng is not None else random.Random(seed)  # noqa: S311 - not secrets
-        self.store = Store(
+        self.store = Store(  # ValueError for a flavor or version it cannot play
             version=version,
+            flavor=flavor,
             rng=self.rng,
             clock=clock,
             fill_missing_timestamp=fill_missing_timestamp,
         )
+        self.profile = self.store.profile  # what differs between flavors and versions
+        self.version, self.major = self.profile.version, self.profile.major
         self.faults = Faults(self.rng)
         self.users: dict[str, str] = {}  # security on when users or api_keys are set
         self.api_keys: set[str] = set()

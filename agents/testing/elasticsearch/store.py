@@ -6,7 +6,6 @@ and which indices a read reaches. Pure and synchronous, so it is tested without 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import fnmatch
 import random
 import time
@@ -14,8 +13,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from agents.testing.elasticsearch.bulk import BulkOp
-from agents.testing.elasticsearch.defaults import DEFAULT_VERSION
-from agents.testing.elasticsearch.errors import EsError, _illegal, version_tuple
+from agents.testing.elasticsearch.errors import EsError, _illegal
+from agents.testing.elasticsearch.flavors import Profile, profile
 from agents.testing.elasticsearch.items import failed_item, write
 from agents.testing.elasticsearch.model import (
     DataStream,
@@ -29,6 +28,7 @@ from agents.testing.elasticsearch.templates import (
     check_removable,
     checked_template,
     mapping_from_template,
+    normalised_settings,
     template_for,
 )
 
@@ -47,29 +47,29 @@ class Store:
     def __init__(
         self,
         *,
-        version: str = DEFAULT_VERSION,
+        version: str | None = None,
+        flavor: str = "elasticsearch",
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         fill_missing_timestamp: bool = False,
     ) -> None:
-        self.version = version
+        self.profile: Profile = profile(flavor, version)
+        self.version = self.profile.version
         self.rng = rng or random.Random()  # noqa: S311 - ids, not secrets
         self.clock = clock
         self.fill_missing_timestamp = fill_missing_timestamp
-        # ES 8.8 renamed mapper_parsing_exception for document failures
-        self.parsing_error = (
-            "document_parsing_exception"
-            if version_tuple(version) >= (8, 8)
-            else "mapper_parsing_exception"
-        )
+        self.parsing_error = self.profile.parsing_error  # ES 8.8 renamed it
         self.clear()
 
     def clear(self) -> None:
-        """Back to a fresh cluster: no indices, no data streams, only built-in templates."""
+        """Back to a fresh cluster: no indices, no data streams, only built-in templates
+        (Elasticsearch's logs-*-*; OpenSearch has none)."""
         self.indices: dict[str, Index] = {}
         self.data_streams: dict[str, DataStream] = {}
         self._builtin_logs = dict(BUILTIN_LOGS_TEMPLATE)
-        self.templates: dict[str, dict[str, Any]] = {"logs": self._builtin_logs}
+        self.templates: dict[str, dict[str, Any]] = (
+            {"logs": self._builtin_logs} if self.profile.builtin_logs_template else {}
+        )
 
     # -- ids ------------------------------------------------------------------------
 
@@ -99,8 +99,7 @@ class Store:
         return index
 
     def _create_data_stream(self, name: str, template: str) -> DataStream:
-        day = dt.datetime.fromtimestamp(self.clock(), dt.UTC).strftime("%Y.%m.%d")
-        backing = f".ds-{name}-{day}-000001"
+        backing = self.profile.backing_index(name, self.clock(), 1)
         stream = DataStream(name, template, [backing])
         self.data_streams[name] = stream
         self._create_index(backing, data_stream=name)
@@ -184,7 +183,15 @@ class Store:
         }
 
     def apply(self, op: BulkOp, item_fault: ItemFault | None = None) -> dict[str, Any]:
-        """One bulk item: `{action: {_index, _id, ...result or error}}`."""
+        """One bulk item: `{action: {_index, _id, ...result or error}}` (and `_type` where
+        the version still shows it)."""
+        item = self._apply(op, item_fault)
+        if self.profile.item_type:
+            ((action, body),) = item.items()
+            item = {action: {"_index": body.pop("_index"), **self.profile.item_type, **body}}
+        return item
+
+    def _apply(self, op: BulkOp, item_fault: ItemFault | None) -> dict[str, Any]:
         try:
             index = self._write_target(op)
         except EsError as e:
@@ -203,6 +210,92 @@ class Store:
             return write(op, index, doc_id, parsing_error=self.parsing_error, fill_timestamp=fill)
         except EsError as e:
             return failed_item(op.action, index.name, doc_id, e)
+
+    # -- indices and data streams ---------------------------------------------------
+
+    def create_index(self, name: str, body: dict[str, Any] | None = None) -> Index:
+        """`PUT /{name}`: an index with the settings and mappings of `body` over those of
+        the matching template. A name taken, refused, or claimed by a data stream template
+        is ES's 400."""
+        existing = self.indices.get(name)
+        if existing is not None:
+            raise EsError(400, "resource_already_exists_exception",
+                          f"index [{name}/{existing.uuid}] already exists",
+                          index_uuid=existing.uuid, index=name)  # fmt: skip
+        if name in self.data_streams:
+            raise EsError(400, "resource_already_exists_exception",
+                          f"data stream [{name}] already exists")  # fmt: skip
+        problem = index_name_problem(name)
+        if problem is not None:
+            raise EsError(400, "invalid_index_name_exception",
+                          f"Invalid index name [{name}], {problem}", index_uuid="_na_",
+                          index=name)  # fmt: skip
+        found = self.template_for(name)
+        if found is not None and "data_stream" in found[1]:
+            raise _illegal(f"cannot create index with name [{name}], because it matches with "
+                           f"template [{found[0]}] that creates data streams only, use create "
+                           "data stream api instead")  # fmt: skip
+        body = body or {}
+        unknown = sorted(set(body) - {"settings", "mappings", "aliases"})
+        if unknown:
+            raise EsError(400, "parse_exception", f"unknown key [{unknown[0]}] for create "
+                          "index")  # fmt: skip
+        index = self._create_index(name)
+        own = mapping_from_template({"template": body})
+        index.mapping.fields.update(own.fields)
+        if "dynamic" in (body.get("mappings") or {}):
+            index.mapping.dynamic = own.dynamic
+        index.mapping.ignore_malformed |= own.ignore_malformed
+        index.settings.update(normalised_settings(body.get("settings") or {}))
+        return index
+
+    def delete_index(self, expression: str) -> list[str]:
+        """`DELETE /{expression}`: the indices removed (a backing index of a data stream
+        may not be: ES's 400)."""
+        names = self.resolve(expression)
+        for name in names:
+            stream = self.indices[name].data_stream
+            if stream is not None:
+                raise _illegal(f"index [{name}] is the write index for data stream [{stream}] "
+                               "and cannot be deleted")  # fmt: skip
+        for name in names:
+            del self.indices[name]
+        return names
+
+    def create_data_stream(self, name: str) -> DataStream:
+        """`PUT /_data_stream/{name}`: needs a matching template with `data_stream`."""
+        if name in self.data_streams:
+            raise EsError(400, "resource_already_exists_exception",
+                          f"data_stream [{name}] already exists")  # fmt: skip
+        if name in self.indices:
+            raise EsError(400, "resource_already_exists_exception",
+                          f"index [{name}/{self.indices[name].uuid}] already exists")  # fmt: skip
+        problem = index_name_problem(name)
+        if problem is not None:
+            raise EsError(400, "invalid_index_name_exception",
+                          f"Invalid index name [{name}], {problem}", index_uuid="_na_",
+                          index=name)  # fmt: skip
+        found = self.template_for(name)
+        if found is None:
+            raise _illegal(f"no matching index template found for data stream [{name}]")
+        if "data_stream" not in found[1]:
+            raise _illegal(f"matching index template [{found[0]}] for data stream [{name}] "
+                           "has no data stream template")  # fmt: skip
+        return self._create_data_stream(name, found[0])
+
+    def delete_data_stream(self, expression: str) -> list[str]:
+        """`DELETE /_data_stream/{expression}`: the streams removed with their backing
+        indices; a name (not a pattern) that matches none is a 404."""
+        parts = expression.split(",")
+        removed = [n for n in self.data_streams
+                   if any(fnmatch.fnmatchcase(n, p) for p in parts)]  # fmt: skip
+        if not removed and not any("*" in p for p in parts):
+            raise EsError(404, "resource_not_found_exception",
+                          f"data streams [{', '.join(parts)}] not found")  # fmt: skip
+        for name in dict.fromkeys(removed):
+            for backing in self.data_streams.pop(name).indices:
+                self.indices.pop(backing, None)
+        return list(dict.fromkeys(removed))
 
     # -- templates ------------------------------------------------------------------
 

@@ -100,7 +100,39 @@ def checked_template(
                 f"[{priority}], multiple index templates may not match during index "
                 "creation, please use a different priority"
             )
-    return {**body, "index_patterns": list(patterns)}
+    stored = {**body, "index_patterns": list(patterns)}
+    inner = body.get("template")
+    if isinstance(inner, dict) and isinstance(inner.get("settings"), dict):
+        stored["template"] = {**inner, "settings": nested(normalised_settings(inner["settings"]))}
+    return stored
+
+
+def normalised_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as ES stores them: flat `index.`-prefixed keys, values as strings (lists of
+    strings), whether they were given nested or dotted, as numbers or booleans."""
+    out: dict[str, Any] = {}
+    for key, value in _flatten(settings).items():
+        key = key if key.startswith("index.") else f"index.{key}"
+        out[key] = [_setting(v) for v in value] if isinstance(value, list) else _setting(value)
+    return out
+
+
+def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted keys as nested objects, as ES shows settings unless `flat_settings=true`."""
+    root: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = root
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return root
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
 
 
 def check_removable(

@@ -24,6 +24,8 @@ _TEMPLATE = {
     "POST": indices.put_template,
     "DELETE": indices.delete_template,
 }
+_DOC = {"GET": documents.get_doc, "PUT": documents.put_doc, "POST": documents.put_doc,
+        "DELETE": documents.delete_doc}  # fmt: skip
 ROUTES: list[tuple[str, dict[str, Endpoint]]] = [
     ("/", {"GET": cluster.info}),
     ("/_bulk", {"POST": documents.bulk, "PUT": documents.bulk}),
@@ -35,17 +37,38 @@ ROUTES: list[tuple[str, dict[str, Endpoint]]] = [
     ("/_index_template", {"GET": indices.get_template}),
     ("/_index_template/{name}", _TEMPLATE),
     ("/_data_stream", {"GET": indices.get_data_stream}),
-    ("/_data_stream/{name}", {"GET": indices.get_data_stream}),
+    (
+        "/_data_stream/{name}",
+        {
+            "GET": indices.get_data_stream,
+            "PUT": indices.create_data_stream,
+            "DELETE": indices.delete_data_stream,
+        },
+    ),
+    ("/_mapping", {"GET": indices.get_mapping}),
+    ("/_cat/indices", {"GET": indices.cat_indices}),
+    ("/_cat/indices/{index}", {"GET": indices.cat_indices}),
+    ("/_cat/count", {"GET": indices.cat_count}),
+    ("/_cat/count/{index}", {"GET": indices.cat_count}),
     ("/_count", {"GET": documents.count, "POST": documents.count}),
     ("/_search", {"GET": documents.search, "POST": documents.search}),
+    ("/_refresh", {"GET": documents.refresh, "POST": documents.refresh}),
     ("/{index}/_bulk", {"POST": documents.bulk, "PUT": documents.bulk}),
     ("/{index}/_count", {"GET": documents.count, "POST": documents.count}),
     ("/{index}/_search", {"GET": documents.search, "POST": documents.search}),
-    ("/{index}/_mapping", {"GET": indices.get_mapping}),
-    ("/{index}/_doc/{id}", {"GET": documents.get_doc}),
-    ("/_refresh", {"GET": documents.refresh, "POST": documents.refresh}),
+    (
+        "/{index}/_mapping",
+        {"GET": indices.get_mapping, "PUT": indices.put_mapping, "POST": indices.put_mapping},
+    ),
+    ("/{index}/_doc", {"POST": documents.put_doc}),
+    ("/{index}/_doc/", {"POST": documents.put_doc}),
+    ("/{index}/_doc/{id}", _DOC),
+    ("/{index}/_create/{id}", {"PUT": documents.put_doc, "POST": documents.put_doc}),
     ("/{index}/_refresh", {"GET": documents.refresh, "POST": documents.refresh}),
-    ("/{index}", {"GET": indices.get_index}),
+    (
+        "/{index}",
+        {"GET": indices.get_index, "PUT": indices.create_index, "DELETE": indices.delete_index},
+    ),
 ]
 
 
@@ -69,6 +92,8 @@ def _dispatch(es: StandIn, path: str, methods: Mapping[str, Endpoint]) -> Handle
         index = request.match_info.get("index", "")
         if path == "/{index}" and index.startswith("_") and index != "_all":
             raise web.HTTPNotFound
+        if path.startswith("/_security/") and not es.profile.has_privileges_api:
+            raise web.HTTPNotFound  # OpenSearch's security plugin has no such API
         if method not in methods:
             reason = (
                 f"Incorrect HTTP method for uri [{request.path_qs}] and method "

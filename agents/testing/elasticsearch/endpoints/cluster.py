@@ -18,32 +18,10 @@ if TYPE_CHECKING:
     from agents.testing.elasticsearch.server import StandIn
 
 HEALTH_RANK = {"green": 0, "yellow": 1, "red": 2}
-_LUCENE = {8: "9.11.1", 9: "10.1.0"}
-_WIRE = {8: ("7.17.0", "7.0.0"), 9: ("8.18.0", "8.0.0")}
 
 
 async def info(es: StandIn, request: web.Request) -> web.Response:
-    wire, index_compat = _WIRE.get(es.major, _WIRE[8])
-    return reply(
-        request,
-        {
-            "name": "standin-node",
-            "cluster_name": es.cluster_name,
-            "cluster_uuid": es.cluster_uuid,
-            "version": {
-                "number": es.version,
-                "build_flavor": "default",
-                "build_type": "docker",
-                "build_hash": "0" * 40,
-                "build_date": "2024-08-05T10:05:34.233336849Z",
-                "build_snapshot": False,
-                "lucene_version": _LUCENE.get(es.major, _LUCENE[8]),
-                "minimum_wire_compatibility_version": wire,
-                "minimum_index_compatibility_version": index_compat,
-            },
-            "tagline": "You Know, for Search",
-        },
-    )
+    return reply(request, es.profile.root("standin-node", es.cluster_name, es.cluster_uuid))
 
 
 async def health(es: StandIn, request: web.Request) -> web.Response:

@@ -1,5 +1,6 @@
-"""The document endpoints: `_bulk` writes (the store applies ES's item rules and the item
-faults), `_count` and `_search` read, with or without an index in the path."""
+"""The document endpoints: `_bulk` and single-document writes (the store applies ES's item
+rules and the item faults to both), get by id, `_count` and `_search` read, with or without
+an index in the path."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from typing import Any
 
 from aiohttp import web
 
-from agents.testing.elasticsearch.bulk import parse_bulk
-from agents.testing.elasticsearch.errors import EsError
+from agents.testing.elasticsearch.bulk import BulkOp, parse_bulk
+from agents.testing.elasticsearch.errors import EsError, _illegal
 from agents.testing.elasticsearch.model import Doc
-from agents.testing.elasticsearch.query import _field_value, query_matches
+from agents.testing.elasticsearch.query import (
+    _field_value,
+    query_matches,
+    query_string,
+    source_filter,
+)
 from agents.testing.elasticsearch.strict_json import _text
 from agents.testing.elasticsearch.wire import BODY, RECORD, json_body, reply, shards
 
@@ -40,10 +46,15 @@ async def search(es: StandIn, request: web.Request) -> web.Response:
         missing = [m for m in matched if _field_value(m[2].source, name) is None]
         present.sort(key=lambda m: _sort_key(_field_value(m[2].source, name)), reverse=descending)
         matched = present + missing
-    hits = [
-        {"_index": index, "_id": doc_id, "_score": 1.0, "_source": doc.source}
-        for index, doc_id, doc in matched[start : start + size]
-    ]
+    keep = source_filter(request.query.get("_source"), request.query.get("_source_includes"),
+                         request.query.get("_source_excludes"), body.get("_source"))  # fmt: skip
+    hits = []
+    for index, doc_id, doc in matched[start : start + size]:
+        hit = {"_index": index, "_id": doc_id, "_score": 1.0}
+        source = keep(doc.source)
+        if source is not None:
+            hit["_source"] = source
+        hits.append(hit)
     return reply(
         request,
         {
@@ -68,10 +79,15 @@ def _hits(
         raise EsError(400, "parsing_exception", "request body must be an object")
     indices = es.store.resolve(request.match_info.get("index", "_all"))
     query = body.get("query")
+    if "q" in request.query:
+        if query is not None:
+            raise _illegal("request [_search] contains a query in the body and the q parameter")
+        query = query_string(request.query["q"], request.query.get("df"),
+                             request.query.get("default_operator", "OR"))  # fmt: skip
     matched = [
         (index, doc_id, doc)
         for index, doc_id, doc in es.store.documents_in(indices)
-        if query_matches(query, doc_id, doc.source)
+        if query_matches(query, doc_id, doc.source, es.store.indices[index].mapping)
     ]
     return matched, len(indices), body
 
@@ -119,3 +135,35 @@ async def refresh(es: StandIn, request: web.Request) -> web.Response:
     names = es.store.resolve(request.match_info.get("index", "*"))
     return reply(request, {"_shards": {"total": len(names), "successful": len(names),
                                        "failed": 0}})  # fmt: skip
+
+
+async def put_doc(es: StandIn, request: web.Request) -> web.Response:
+    """`PUT|POST /{index}/_doc/{id}` (index, or create with `op_type=create`),
+    `POST /{index}/_doc` (an id made up), `PUT|POST /{index}/_create/{id}`: the bulk item
+    rules on one document; the answer is the item without its status, an error the
+    request's."""
+    op_type = request.query.get("op_type", "index")
+    if op_type not in ("index", "create"):
+        raise _illegal(f"opType must be 'create' or 'index', found: [{op_type}]")
+    action = "create" if "/_create/" in request.path else op_type
+    op = BulkOp(action, request.match_info["index"], request.match_info.get("id"), 1,
+                source=request.get(BODY) or b"")  # fmt: skip
+    ((_, item),) = es.store.apply(op, es.faults.item_failure).items()
+    return _item_reply(request, item)
+
+
+async def delete_doc(es: StandIn, request: web.Request) -> web.Response:
+    """`DELETE /{index}/_doc/{id}`: deleted (200) or not_found (404), as a bulk delete."""
+    op = BulkOp("delete", request.match_info["index"], request.match_info["id"], 1)
+    ((_, item),) = es.store.apply(op).items()
+    return _item_reply(request, item)
+
+
+def _item_reply(request: web.Request, item: dict[str, Any]) -> web.Response:
+    status = item.pop("status")
+    error = item.get("error")
+    if error is not None:
+        root = {k: v for k, v in error.items() if k != "caused_by"}
+        return reply(request, {"error": {"root_cause": [root], **error}, "status": status},
+                     status=status)  # fmt: skip
+    return reply(request, item, status=status)
