@@ -84,27 +84,36 @@ async def test_the_root_document_names_the_distribution(
 async def test_media_types_each_server_takes_and_refuses(
     server: StandIn, http: aiohttp.ClientSession
 ) -> None:
-    """Plain JSON and NDJSON everywhere; `compatible-with=8` on ES 8 and 9 only: ES 7.17
-    refuses it with media_type_header_exception, OpenSearch does not know the type (406)."""
+    """Plain JSON and NDJSON everywhere; `compatible-with=8` on ES 8 and 9, answered in
+    kind; ES 7.17 takes it and answers plain 7.x JSON; OpenSearch does not know the type
+    (406 for a body); `compatible-with=7` is refused by ES 9."""
     body = ndjson({"create": {"_index": "app", "_id": "1"}}, {"n": 1})
     status, _, _ = await call(http, "POST", server.url + "/_bulk", body, NDJSON)
     assert status == 200
     vnd = {"Content-Type": VND.format(kind="x-ndjson", n=8),
            "Accept": VND.format(kind="json", n=8)}  # fmt: skip
     body = ndjson({"create": {"_index": "app", "_id": "2"}}, {"n": 2})
-    status, answer, _ = await call(http, "POST", server.url + "/_bulk", body, vnd)
+    status, answer, headers = await call(http, "POST", server.url + "/_bulk", body, vnd)
     if server.profile.opensearch:
-        assert status == 406
-        assert answer["error"] == f"Content-Type header [{vnd['Content-Type']}] is not supported"
-    elif server.major == 7:
-        assert status == 400
-        assert answer["error"]["type"] == "media_type_header_exception"
-        assert (
-            "Accept version must be either version 7 or 6, but found 8"
-            in (answer["error"]["caused_by"]["reason"])
+        refused = f"Content-Type header [{vnd['Content-Type']}] is not supported"
+        assert (status, answer) == (406, {"error": refused, "status": 406})
+        status, _, _ = await call(http, "GET", server.url + "/", None, {"Accept": vnd["Accept"]})
+        assert status == 200  # an Accept it does not know is ignored
+        return
+    assert status == 200 and answer["errors"] is False
+    if server.major == 7:
+        assert headers["Content-Type"].startswith("application/json")
+    else:
+        assert headers["Content-Type"] == "application/vnd.elasticsearch+json;compatible-with=8"
+    old = {"Accept": VND.format(kind="json", n=7)}
+    status, answer, _ = await call(http, "GET", server.url + "/", None, old)
+    if server.major == 9:
+        assert status == 400 and answer["error"]["type"] == "media_type_header_exception"
+        assert answer["error"]["caused_by"]["reason"].startswith(
+            "Accept version must be either version 9 or 8, but found 7."
         )
     else:
-        assert status == 200 and answer["errors"] is False
+        assert status == 200
 
 
 async def test_write_answers_carry_type_where_the_version_did(
@@ -155,9 +164,27 @@ async def test_has_privileges_is_an_elasticsearch_api(
         {"Authorization": auth, "Content-Type": "application/json"},
     )  # fmt: skip
     if server.profile.opensearch:
-        assert status == 400 and answer["error"].startswith("no handler found for uri")
+        reason = "no handler found for uri [/_security/user/_has_privileges] and method [POST]"
+        assert (status, answer) == (400, {"error": reason})
     else:
         assert status == 200 and answer["username"] == "shipper"
+
+
+async def test_refused_credentials_answer_as_each_security_layer_does(
+    server: StandIn, http: aiohttp.ClientSession
+) -> None:
+    """x-pack security: a JSON security_exception; OpenSearch's security plugin: a plain
+    `Unauthorized` with its own realm."""
+    server.security(users={"shipper": "pw"})
+    wrong = "Basic " + base64.b64encode(b"shipper:nope").decode()
+    status, answer, headers = await call(http, "GET", server.url + "/", None,
+                                         {"Authorization": wrong})  # fmt: skip
+    assert status == 401
+    if server.profile.opensearch:
+        assert answer == "Unauthorized"
+        assert headers["WWW-Authenticate"] == 'Basic realm="OpenSearch Security"'
+    else:
+        assert answer["error"]["type"] == "security_exception"
 
 
 @pytest.mark.parametrize("version", ["1", "2", "3"])
@@ -188,16 +215,21 @@ async def test_opensearch_py_works_against_the_opensearch_stand_in(version: str)
         assert "compatible-with" not in sent.get("Accept", "")
 
 
-async def test_the_elasticsearch_8_client_meets_es_7_as_a_real_one_does() -> None:
-    """elasticsearch-py 8 sends compatible-with=8: a 7.17 cluster refuses every request
-    (what users of that client against 7.x see); GET / answers, being body-less only if the
-    Accept header is left out, which the client does not do."""
+async def test_the_elasticsearch_8_client_passes_on_7_17_and_fails_on_opensearch() -> None:
+    """elasticsearch-py 8 sends compatible-with=8 and checks the product header: 7.17 takes
+    the types and sends the header (7.14+), so it works; OpenSearch answers GET / but the
+    client refuses it for the missing header (what its users report)."""
     async with StandIn("7", seed=1) as server:
         client = AsyncElasticsearch(server.url, max_retries=0, retry_on_status=())
         try:
-            with pytest.raises(elasticsearch.BadRequestError) as refused:
-                await client.index(index="app", document={"n": 1})
+            await client.index(index="app", id="1", document={"n": 1})
         finally:
             await client.close()
-        assert refused.value.error == "media_type_header_exception"
-        assert server.count() == 0
+        assert server.count("app") == 1
+    async with StandIn("2", flavor="opensearch", seed=1) as server:
+        client = AsyncElasticsearch(server.url, max_retries=0, retry_on_status=())
+        try:
+            with pytest.raises(elasticsearch.UnsupportedProductError):
+                await client.info()
+        finally:
+            await client.close()

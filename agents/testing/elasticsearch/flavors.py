@@ -8,9 +8,13 @@ written down; everything else is answered alike.
 - `X-Elastic-Product: Elasticsearch` on every answer from ES 7.14 on (Elastic's "product
   check" in elasticsearch-py 7.14+); OpenSearch never sends it.
 - Media types: ES 8 and 9 take `application/vnd.elasticsearch+json; compatible-with=N` for
-  their own major and the one before (ES docs, "REST API compatibility"); ES 7.17 takes 7
-  and refuses 8 with the same 400 `media_type_header_exception`. OpenSearch knows no
-  `vnd.elasticsearch` type: a body sent so is a 406, like any unknown Content-Type.
+  their own major and the one before, and refuse others with a 400
+  `media_type_header_exception` (ES docs, "REST API compatibility";
+  RestCompatibleVersionHelper). ES 7.11+ takes the vnd types with any `compatible-with`
+  and answers plain 7.x JSON (elastic/elasticsearch#63071, #65362: 7.x has no version
+  check). OpenSearch knows no `vnd.elasticsearch` type: a body sent so is a 406
+  "Content-Type header [...] is not supported" (RestController.dispatchRequest); an
+  unknown Accept alone is ignored (AbstractRestChannel).
 - The built-in `logs-*-*` data stream template: ES since 7.9 (the "logs" index template of
   the stack templates); OpenSearch has none ("Data streams": "create an index template
   with a `data_stream` object" first).
@@ -21,7 +25,12 @@ written down; everything else is answered alike.
 - A bad document: `mapper_parsing_exception` until ES 8.8 and in OpenSearch,
   `document_parsing_exception` from ES 8.8.
 - `_security/user/_has_privileges`: an ES API; OpenSearch's security plugin has none (the
-  path has no handler there).
+  path has no handler there; 1.x may answer invalid_index_name_exception instead: not
+  confirmed, the stand-in answers "no handler" for every major).
+- "No handler": OpenSearch's body has no `status` and shows the path without its query
+  (since 2.1, OpenSearch#3459). Its security plugin refuses credentials with a plain-text
+  `Unauthorized` and `WWW-Authenticate: Basic realm="OpenSearch Security"`
+  (HTTPBasicAuthenticator).
 """
 
 from __future__ import annotations
@@ -81,12 +90,17 @@ class Profile:
         return {"X-Elastic-Product": "Elasticsearch"}
 
     @property
+    def knows_vnd_types(self) -> bool:
+        """Whether `application/vnd.elasticsearch+json` is a media type here at all."""
+        return not self.opensearch
+
+    @property
     def compatible_versions(self) -> tuple[int, int] | None:
-        """The `compatible-with` versions accepted (lowest, highest); None: the
-        `vnd.elasticsearch` media types are not known at all."""
-        if self.opensearch:
+        """The `compatible-with` versions accepted (lowest, highest); None: not checked
+        (ES 7 serves 7 whatever is asked; OpenSearch does not know the types)."""
+        if self.opensearch or self.major == 7:
             return None
-        return (6, 7) if self.major == 7 else (self.major - 1, self.major)
+        return (self.major - 1, self.major)
 
     @property
     def builtin_logs_template(self) -> bool:

@@ -56,6 +56,10 @@ def middleware(es: StandIn) -> Middleware:
         except EsError as e:
             return _finish(es, record, error_reply(request, e))
         refused = _authenticate(es, request.headers.get("Authorization"), request.path)
+        if refused is not None and es.profile.opensearch and refused.status == 401:
+            response = web.Response(status=401, text="Unauthorized")  # the security plugin's
+            response.headers["WWW-Authenticate"] = 'Basic realm="OpenSearch Security"'
+            return _finish(es, record, response)
         if refused is not None:
             response = error_reply(request, refused)
             response.headers["WWW-Authenticate"] = 'Basic realm="security" charset="UTF-8"'
@@ -72,7 +76,7 @@ def middleware(es: StandIn) -> Middleware:
                 bool(body),
                 es.profile.compatible_versions,
             )
-            vnd = es.profile.compatible_versions is not None
+            vnd = es.profile.knows_vnd_types
             if body and not body_type_supported(request.headers.get("Content-Type"), vnd):
                 return _finish(es, record, content_type_refused(request))
             failure = es.faults.request_failure(request.path.endswith("/_bulk"))
@@ -85,7 +89,7 @@ def middleware(es: StandIn) -> Middleware:
         except EsError as e:
             response = error_reply(request, e)
         except web.HTTPNotFound:
-            response = no_handler(request)
+            response = no_handler(request, opensearch=es.profile.opensearch)
         if es.faults.drop(after_processing=True):
             return _drop(request, record)
         return _finish(es, record, response)

@@ -66,9 +66,12 @@ def json_body(request: web.Request) -> Any:
     return loads_strict(body) if body.strip() else None
 
 
-def no_handler(request: web.Request) -> web.Response:
-    reason = f"no handler found for uri [{request.path_qs}] and method [{request.method}]"
-    return web.json_response({"error": reason, "status": 400}, status=400)
+def no_handler(request: web.Request, *, opensearch: bool = False) -> web.Response:
+    """ES's 400 for a path nothing answers; OpenSearch's has no status and no query."""
+    uri = request.path if opensearch else request.path_qs
+    reason = f"no handler found for uri [{uri}] and method [{request.method}]"
+    body = {"error": reason} if opensearch else {"error": reason, "status": 400}
+    return web.json_response(body, status=400)
 
 
 def content_type_refused(request: web.Request) -> web.Response:
