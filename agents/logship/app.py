@@ -48,7 +48,12 @@ from agents.logship.multiline import Joiner, MultilineError
 from agents.logship.output.credentials import Credentials
 from agents.logship.output.deadletter import DeadLetterFile, DeadLetterIndex
 from agents.logship.output.elasticsearch import ElasticsearchSender, client_options
-from agents.logship.output.template import TemplateRefused, install_template, load_template
+from agents.logship.output.template import (
+    TemplateRefused,
+    ensure_data_stream_template,
+    install_template,
+    load_template,
+)
 from agents.logship.pipeline import Pipeline
 from agents.logship.registry import Registry
 from agents.logship.server import StatusServer, render_metrics
@@ -262,37 +267,40 @@ class App:
                           "signal, unless it sees them then", why=sight.why)  # fmt: skip
 
     async def _meet_cluster(self) -> None:
-        """Ask `GET /` until it is answered, and say once what answers: the cluster's name
-        and version, or that it is not an Elasticsearch logship can ship to. Shipping does
-        not wait for it; a user allowed to write but not to `GET /` (403) is fine."""
+        """Ask `GET /` until it is answered, and say once what answers: the cluster's
+        product, name and version, or that it is not a server logship can ship to. The
+        sender settles its dialect from the same answer (the first bulk request may have
+        asked first). Shipping does not wait for this; a user allowed to write but not to
+        `GET /` (403) is fine."""
         from agents._backoff import Backoff
-        from agents.logship.output.cluster import identify
         from agents.logship.output.elasticsearch import SendFailed
 
         backoff = Backoff(0.5, 30.0)
-        while True:
+        while self.sender.cluster is None:
             try:
-                answer = await self.sender.info()
+                answer = await self.sender.meet()
             except SendFailed:  # the pipeline says so, once
                 await asyncio.sleep(backoff.next())
                 continue
-            if answer.status == 403:
+            if answer is not None and answer.status == 403:
                 self.log.info("GET / refused (403): which cluster this is stays unknown; "
-                              "shipping does not need it")  # fmt: skip
+                              "shipping does not need it", flavor=self.sender.flavor,
+                              sending=self.sender.dialect.json)  # fmt: skip
                 return
-            cluster = identify(answer.status, answer.body, answer.headers)
-            if cluster is None:  # starting, or the credentials refused (said elsewhere)
+            if self.sender.cluster is None:  # starting, or the credentials refused
                 await asyncio.sleep(backoff.next())
-                continue
-            self.cluster = cluster
-            if cluster.problem:
-                self.log.error("the server at --es is not an Elasticsearch logship can ship to",
-                               problem=cluster.problem, product=cluster.product,
-                               version=cluster.version or None)  # fmt: skip
-            else:
-                self.log.info("Elasticsearch reached", cluster=cluster.name,
-                              version=cluster.version)  # fmt: skip
+        cluster = self.cluster = self.sender.cluster
+        if cluster.problem:
+            self.log.error("the server at --es is not one logship can ship to",
+                           problem=cluster.problem, product=cluster.product,
+                           version=cluster.version or None)  # fmt: skip
             return
+        self.log.info(f"{cluster.product} reached", cluster=cluster.name,
+                      version=cluster.version, dialect=self.sender.dialect.name)  # fmt: skip
+        if self.sender.flavor != "auto" and cluster.dialect is not self.sender.dialect:
+            self.log.warning("--flavor does not match the server: requests may be refused",
+                             flavor=self.sender.flavor, product=cluster.product,
+                             version=cluster.version)  # fmt: skip
 
     async def _say_progress(self, interval: float) -> None:
         """Every `interval`, when anything was shipped or is left to read: what and how
@@ -443,11 +451,14 @@ class App:
         """Install the index template, if any, once the first scan has opened the files;
         then run the pipeline."""
         await self._opened.wait()  # the GIL goes to opening the files first
-        if self.template is not None:
-            try:
+        try:
+            if self.template is not None:
                 await install_template(self.sender, self.template, self.log)
-            except TemplateRefused as exc:
-                raise OptionError(str(exc)) from None
+            if self.config.data_stream:
+                stream = "logs-" + self.config.data_stream.replace(".", "-")
+                await ensure_data_stream_template(self.sender, stream, self.log)
+        except TemplateRefused as exc:
+            raise OptionError(str(exc)) from None
         await self.pipeline.run()
 
     def handle_signal(self, signum: int) -> None:

@@ -3,9 +3,10 @@ their users, before anything is shipped.
 
 It validates the configuration, resolves the globs (files found, unreadable ones), probes
 the data dir, then for every --es URL: connects (TLS included), asks `GET /` for the
-product and version, authenticates, and asks Elasticsearch whether these credentials may
-create documents in the target index or data stream (`_security/user/_has_privileges`: a
-question, nothing is written). It installs nothing. A short report on stdout, or JSON
+product (Elasticsearch or OpenSearch) and version, authenticates, and asks Elasticsearch
+whether these credentials may create documents in the target index or data stream
+(`_security/user/_has_privileges`: a question, nothing is written; OpenSearch has no such
+API, which the report says). It installs nothing. A short report on stdout, or JSON
 with `--json`; the exit code says what failed first, by kind (see EXIT).
 """
 
@@ -91,10 +92,11 @@ async def cluster_report(report: Report, config: Any) -> None:
         sender = ElasticsearchSender({**options, "hosts": [url]}, credentials)
         try:
             try:
-                answer = await sender.info()
+                answer = await sender.meet()  # and the sender learns how to talk to it
             except SendFailed as exc:
                 report.add("connect", False, str(exc), "unreachable", url=shown)
                 continue
+            assert answer is not None  # a new sender has met nobody
             tls = (
                 "TLS verified"
                 if url.startswith("https://") and not config.insecure
@@ -105,8 +107,10 @@ async def cluster_report(report: Report, config: Any) -> None:
                            f"for {credentials.describe()}", "credentials", url=shown)  # fmt: skip
                 continue
             if answer.status == 403:
-                report.add("connect", True, f"answered; GET / not allowed (403), {tls}",
-                           url=shown)  # fmt: skip
+                assumed = ("as --flavor " + config.flavor if config.flavor != "auto" else
+                           "so plain JSON, which every supported server takes")  # fmt: skip
+                report.add("connect", True, f"answered; GET / not allowed (403): which server "
+                           f"this is stays unknown, {assumed}; {tls}", url=shown)  # fmt: skip
             else:
                 cluster = identify(answer.status, answer.body, answer.headers)
                 if cluster is None:
@@ -118,7 +122,12 @@ async def cluster_report(report: Report, config: Any) -> None:
                     continue
                 report.add("connect", True, f"{cluster.product} {cluster.version} (cluster "
                            f"{cluster.name}), {tls}", url=shown, product=cluster.product,
-                           version=cluster.version)  # fmt: skip
+                           flavor=cluster.flavor, version=cluster.version)  # fmt: skip
+                if config.flavor != "auto" and cluster.dialect is not sender.dialect:
+                    report.add("flavor", False, f"--flavor {config.flavor}, but the server "
+                               f"is {cluster.product} {cluster.version}: leave --flavor at "
+                               "auto, or name this server", "config", url=shown)  # fmt: skip
+                    continue
             await privileges_report(report, sender, index, shown, credentials.describe())
         finally:
             await sender.close()
@@ -128,6 +137,10 @@ async def privileges_report(report: Report, sender: Any, index: str, shown: str,
                             who: str) -> None:  # fmt: skip
     from agents.logship.output.elasticsearch import SendFailed
 
+    if not sender.dialect.has_privileges_api:
+        report.add("privileges", True, f"not asked: {sender.dialect.name} has no "
+                   "_has_privileges API; the first bulk request will tell", url=shown)  # fmt: skip
+        return
     try:
         answer = await sender.has_privileges(index, ["create_doc"])
     except SendFailed as exc:

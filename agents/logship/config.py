@@ -25,7 +25,7 @@ from agents._urls import split as split_url
 OPTIONS: list[tuple[str, str, object, str]] = [
     ("paths", "list", [], "glob of files to ship (repeatable; ** matches directories)"),
     ("exclude", "list", [], "glob of files to leave alone (repeatable)"),
-    ("es", "list", [], "Elasticsearch URL (repeatable, load spread; without a port: 80/443)"),
+    ("es", "list", [], "Elasticsearch/OpenSearch URL (repeatable, load spread; no port: 80/443)"),
     ("data_dir", "path", None, "where the registry and dead letters live (shared volume)"),
     ("start_at", "choice:beginning|end", "beginning", "where to start files seen first"),
     ("max_line_bytes", "size", 1024 * 1024, "longer lines are truncated and flagged"),
@@ -48,6 +48,12 @@ OPTIONS: list[tuple[str, str, object, str]] = [
         "ship to data stream logs-DATASET-NAMESPACE (give DATASET.NAMESPACE)",
     ),
     ("template_file", "path", None, "index template (JSON) to install at start"),
+    (
+        "flavor",
+        "choice:auto|elasticsearch|elasticsearch-7|opensearch",
+        "auto",
+        "the server at --es; auto: learnt from GET / (give it where GET / is forbidden)",
+    ),
     ("username", "str", "", "basic-auth user"),
     ("password", "secret", "", "basic-auth password"),
     ("password_file", "path", None, "file holding the basic-auth password"),
@@ -160,6 +166,7 @@ class Config:
     index: str
     data_stream: str
     template_file: Path | None
+    flavor: Literal["auto", "elasticsearch", "elasticsearch-7", "opensearch"]
     username: str
     password: str
     password_file: Path | None

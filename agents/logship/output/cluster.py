@@ -10,11 +10,17 @@ leave the operator to read 404s to `_bulk` as retries.
 
 What differs on the wire, and where it is written down:
 
-| | media types | built-in `logs-*-*` data stream template | `_has_privileges` |
-|---|---|---|---|
-| Elasticsearch 8, 9 | `application/vnd.elasticsearch+json; compatible-with=8` (the 8.x client's; 9 takes 8 and 9, 8 takes 7 and 8: "REST API compatibility") | yes (since 7.9) | yes |
-| Elasticsearch 7.x | `application/json`, `application/x-ndjson` (7.17 refuses compatible-with=8: 400 media_type_header_exception) | yes | yes |
-| OpenSearch 1, 2, 3 | `application/json`, `application/x-ndjson` (no `vnd.elasticsearch` type: 406; opensearch-py sends plain JSON) | no: "Data streams" asks for an index template with `data_stream: {}` first | no (the security plugin has other APIs) |
+- Elasticsearch 8 and 9: `application/vnd.elasticsearch+json; compatible-with=8` (and
+  `+x-ndjson` for bulk), as the 8.x client sends them; 9 takes 8 and 9, 8 takes 7 and 8
+  ("REST API compatibility"). A built-in `logs-*-*` data stream template. `_has_privileges`.
+- Elasticsearch 7.x: `application/json`, `application/x-ndjson`, as the 7.x client sends
+  them (7.11+ would take the vnd types too and answer as 7: elastic/elasticsearch#63071).
+  The built-in `logs-*-*` template (7.9+). `_has_privileges`.
+- OpenSearch 1, 2, 3: `application/json`, `application/x-ndjson`: it knows no
+  `vnd.elasticsearch` type, and a body sent so is a 406 (OpenSearch RestController;
+  opensearch-py sends `application/json`, which it takes for `_bulk` too). No built-in data
+  stream template: its "Data streams" page makes an index template with `data_stream: {}`
+  first. No `_has_privileges` (the security plugin has other APIs).
 
 Until `GET /` is answered (or when it is forbidden), plain `application/json` is sent:
 every server above takes it.
@@ -90,8 +96,8 @@ def identify(status: int, body: Any, headers: dict[str, str]) -> Cluster | None:
     number = version.get("number") if isinstance(version, dict) else None
     if not isinstance(number, str):
         shown = "no JSON" if not isinstance(body, dict) else f"keys {sorted(body)[:6]}"
-        return Cluster("unknown", "", "", f"GET / answered {status} without version.number "
-                                          f"({shown}): not Elasticsearch or OpenSearch")  # fmt: skip
+        why = f"GET / answered {status} without version.number ({shown})"
+        return Cluster("unknown", "", "", f"{why}: not Elasticsearch or OpenSearch")
     name = str(body.get("cluster_name", ""))
     assert isinstance(version, dict)
     if version.get("distribution") == OPENSEARCH:
@@ -101,8 +107,8 @@ def identify(status: int, body: Any, headers: dict[str, str]) -> Cluster | None:
     minor = rest.partition(".")[0]
     release = (int(head), int(minor)) if head.isdigit() and minor.isdigit() else None
     if release is not None and release < (7, 0):
-        return Cluster("Elasticsearch", number, name, f"Elasticsearch {number}: logship ships "
-                       "to Elasticsearch 7.17, 8 and 9 and OpenSearch 1 to 3", ELASTICSEARCH)  # fmt: skip
+        why = f"Elasticsearch {number}: logship ships to Elasticsearch 7.17, 8, 9, OpenSearch 1-3"
+        return Cluster("Elasticsearch", number, name, why, ELASTICSEARCH)
     if product != "Elasticsearch" and release is not None and release >= (7, 14):
         why = "GET / answered without X-Elastic-Product: Elasticsearch (every 7.14+ sends it)"
         return Cluster("unknown", number, name, why)

@@ -19,6 +19,15 @@ from agents import __version__
 from agents._log import Logger
 from agents._options import OptionError
 from agents.logship.bulk import stored_summary
+from agents.logship.output.cluster import (
+    COMPAT_JSON,
+    COMPAT_NDJSON,
+    UNKNOWN,
+    Cluster,
+    Dialect,
+    dialect_of_flag,
+    identify,
+)
 from agents.logship.output.credentials import Credentials, authorization_header
 from agents.logship.output.http import (
     BadUrl,
@@ -64,6 +73,7 @@ def client_options(config: Any, credentials: Credentials | None = None) -> dict[
         "http_compress": bool(config.compress),
         "request_timeout": float(config.request_timeout),
         "verify_certs": not config.insecure,
+        "flavor": config.flavor,  # not a client option: the clients are one per product
     }
     secrets = (credentials or Credentials(config)).values
     if config.username:
@@ -171,17 +181,22 @@ def nodes_of(options: dict[str, Any]) -> list[Node]:
 
 
 USER_AGENT = f"logship/{__version__} (pod-agents)"
-# The media types the 8.x client sends: Elasticsearch 8 and 9 both answer them (9 refuses
-# nothing older than 8; 8 refuses compatible-with=9).
-JSON = "application/vnd.elasticsearch+json; compatible-with=8"
-NDJSON = "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
+# The media types of Elasticsearch 8 and 9 (the 8.x client's); `output.cluster` has the
+# others and which server takes which.
+JSON, NDJSON = COMPAT_JSON, COMPAT_NDJSON
 
 
 class ElasticsearchSender:
-    """Bulk requests to the nodes of --es, with the headers the official client sends
-    (Authorization, the media types, gzip), through `output.http.Client`: its node pool,
-    keep-alive connections and TLS. Everything that can be wrong with the options (a URL,
-    a TLS file, a header value) is found here, before the event loop: exit 2 at start."""
+    """Bulk requests to the nodes of --es, with the headers the official client of the
+    server sends (Authorization, the media types, gzip), through `output.http.Client`: its
+    node pool, keep-alive connections and TLS. Everything that can be wrong with the
+    options (a URL, a TLS file, a header value) is found here, before the event loop:
+    exit 2 at start.
+
+    Which server it is (`cluster`) and so how to talk to it (`dialect`) is learnt from
+    `GET /` before the first other request (`meet`), unless `flavor` says (for clusters
+    that forbid `GET /`); until then, and when `GET /` is forbidden, plain JSON goes out,
+    which every supported server takes."""
 
     def __init__(self, options: dict[str, Any], credentials: Credentials | None = None) -> None:
         self.compress = bool(options.get("http_compress", False))
@@ -189,15 +204,46 @@ class ElasticsearchSender:
         self.nodes = nodes_of(options)
         self.credentials = credentials
         self._unreadable_said: list[str] = []
-        headers = {"user-agent": USER_AGENT, "accept": JSON}
         self._authorization = _checked(
             credentials.authorization() if credentials else _authorization(options)
         )
-        self._json_headers = {**headers, "content-type": JSON}
-        self._bulk_headers = {**headers, "content-type": NDJSON}
+        self.flavor = str(options.get("flavor") or "auto")
+        given = dialect_of_flag(self.flavor)
+        self.cluster: Cluster | None = None  # what GET / said, once it said it
+        self.met = given is not None  # True once the dialect is settled
+        self._meeting = asyncio.Lock()
+        self._use(given or UNKNOWN)
+        self.client = Client(self.nodes, timeout=float(options.get("request_timeout", 10.0)))
+
+    def _use(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        headers = {"user-agent": USER_AGENT, "accept": dialect.json}
+        self._json_headers = {**headers, "content-type": dialect.json}
+        self._bulk_headers = {**headers, "content-type": dialect.ndjson}
         if self.compress:
             self._bulk_headers |= {"content-encoding": "gzip", "accept-encoding": "gzip"}
-        self.client = Client(self.nodes, timeout=float(options.get("request_timeout", 10.0)))
+
+    async def meet(self) -> Answer | None:
+        """Ask `GET /` once and settle the dialect from it: the server's own when it says
+        who it is, plain JSON when it will not say (403, or not a server logship knows).
+        Another answer (401, 5xx) settles nothing: the next request asks again. The
+        answer, or None when the cluster was met already; SendFailed without one."""
+        async with self._meeting:
+            if self.cluster is not None:
+                return None
+            answer = await self.info()
+            cluster = identify(answer.status, answer.body, answer.headers)
+            if cluster is not None:
+                self.cluster = cluster
+            if not self.met and (cluster is not None or answer.status == 403):
+                self.met = True
+                self._use(cluster.dialect if cluster is not None else UNKNOWN)
+            return answer
+
+    async def _settled(self) -> None:
+        """Before a request that depends on the dialect: meet the cluster if not yet."""
+        if not self.met:
+            await self.meet()
 
     def reload_credentials(self, log: Logger | None = None) -> bool:
         """Read the credential and TLS files again (a rotated Secret) → whether what is
@@ -243,6 +289,7 @@ class ElasticsearchSender:
 
     async def send(self, body: bytes | list[bytes | memoryview]) -> Answer:
         """One bulk request: `body` is NDJSON, whole or in pieces to be sent in order."""
+        await self._settled()
         if self.compress:
             body = await asyncio.to_thread(gzip_body, body)
         elif not isinstance(body, bytes):
@@ -254,8 +301,15 @@ class ElasticsearchSender:
         import json
         from urllib.parse import quote
 
+        await self._settled()
         data = json.dumps(body, separators=(",", ":")).encode()
         return await self._call("PUT", f"/_index_template/{quote(name, safe='')}", data,
+                                self._with_auth(self._json_headers))  # fmt: skip
+
+    async def get_templates(self) -> Answer:
+        """GET /_index_template: every composable index template."""
+        await self._settled()
+        return await self._call("GET", "/_index_template", None,
                                 self._with_auth(self._json_headers))  # fmt: skip
 
     async def _call(self, method: str, target: str, body: bytes | None,
@@ -275,6 +329,7 @@ class ElasticsearchSender:
         writes nothing)."""
         import json
 
+        await self._settled()
         body = json.dumps({"index": [{"names": [index], "privileges": privileges}]}).encode()
         return await self._call("POST", "/_security/user/_has_privileges", body,
                                 self._with_auth(self._json_headers))  # fmt: skip

@@ -68,12 +68,22 @@ def test_auth_headers_are_the_clients(options: dict[str, object], expected: str 
         assert sender._with_auth(headers).get("authorization") == expected
 
 
-def test_bulk_headers_say_ndjson_compatible_with_8_and_gzip_when_compressing() -> None:
-    plain = ElasticsearchSender({"hosts": ["http://127.0.0.1:9200"]})._bulk_headers
+@pytest.mark.parametrize(
+    ("flavor", "ndjson", "json"),
+    [("auto", "application/x-ndjson", "application/json"),  # until GET / says
+     ("elasticsearch", "application/vnd.elasticsearch+x-ndjson; compatible-with=8",
+      "application/vnd.elasticsearch+json; compatible-with=8"),
+     ("elasticsearch-7", "application/x-ndjson", "application/json"),
+     ("opensearch", "application/x-ndjson", "application/json")],
+)  # fmt: skip
+def test_bulk_headers_per_flavor_and_gzip_when_compressing(
+    flavor: str, ndjson: str, json: str
+) -> None:
+    plain = ElasticsearchSender({"hosts": ["http://127.0.0.1:9200"], "flavor": flavor})
+    assert plain._bulk_headers["content-type"] == ndjson
+    assert plain._bulk_headers["accept"] == plain._json_headers["content-type"] == json
+    assert "content-encoding" not in plain._bulk_headers
     gzipped = ElasticsearchSender({"hosts": ["http://127.0.0.1:9200"], "http_compress": True})
-    assert plain["content-type"] == "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
-    assert plain["accept"] == "application/vnd.elasticsearch+json; compatible-with=8"
-    assert "content-encoding" not in plain
     assert gzipped._bulk_headers["content-encoding"] == "gzip"
     assert "content-encoding" not in gzipped._json_headers  # templates go uncompressed
 
