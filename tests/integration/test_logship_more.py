@@ -628,11 +628,11 @@ def test_a_server_that_is_not_elasticsearch_is_named_as_such_once(tmp_path: Path
         shipper = LogshipProcess(web.url, tmp_path, "--drain-timeout", "1s").start()
         wait_for(lambda: shipper.logged("the server does not take bulk requests"),
                  what="the 501 to be named")  # fmt: skip
-        wait_for(lambda: shipper.logged("the server at --es is not an Elasticsearch"),
+        wait_for(lambda: shipper.logged("the server at --es is not one logship can ship to"),
                  what="GET / to be judged")  # fmt: skip
-        said = shipper.logged("the server at --es is not an Elasticsearch")[0]
+        said = shipper.logged("the server at --es is not one logship can ship to")[0]
         assert "without version.number" in said["problem"]
         time.sleep(1.0)  # retries meanwhile
         shipper.stop()
         assert len(shipper.logged("the server does not take bulk requests")) == 1
-        assert len(shipper.logged("the server at --es is not an Elasticsearch")) == 1
+        assert len(shipper.logged("the server at --es is not one logship can ship to")) == 1
