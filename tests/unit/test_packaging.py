@@ -19,7 +19,15 @@ def test_distribution_and_scripts(project: dict) -> None:  # type: ignore[type-a
     assert project["scripts"] == {
         "waitfor": "agents.waitfor.cli:entry",
         "logship": "agents.logship.cli:main",
+        "pod-agents": "agents.inject.cli:main",
     }
+
+
+def test_inject_runs_where_users_run_kubectl_and_stays_out_of_the_images(project: dict) -> None:  # type: ignore[type-arg]
+    extras = project["optional-dependencies"]
+    assert any("ruamel.yaml" in d for d in extras["inject"])
+    for image in ("waitfor", "logship"):
+        assert not any("ruamel" in d for d in extras[image])
 
 
 def test_waitfor_extra_carries_no_logship_dependencies(project: dict) -> None:  # type: ignore[type-arg]

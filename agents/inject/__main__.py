@@ -1,0 +1,5 @@
+import sys
+
+from agents.inject.cli import main
+
+sys.exit(main())
