@@ -7,6 +7,7 @@ the shared process namespace and waits for its late shutdown lines (3 s after SI
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.request
@@ -17,22 +18,26 @@ from pathlib import Path
 import pytest
 
 from agents import __version__
-from tests.helpers import wait_for
+from tests.helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = [f"pod-agents/{name}:{__version__}" for name in ("waitfor", "logship", "es-standin")]
+# The stack's Elasticsearch on a free host port (ES_HOST_PORT), not on 9200, which this
+# machine may use: what a user with 9200 taken does.
+ES_PORT = free_port()
 
 
 def compose(project: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["docker-compose", "-p", project, "-f", "compose.yaml", "-f", "compose.standin.yaml",
          *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "ES_HOST_PORT": str(ES_PORT)},
     )  # fmt: skip
 
 
 def indexed_messages() -> Counter[str]:
     """The messages the stand-in of the stack holds."""
-    url = "http://127.0.0.1:9200/_standin/docs?index=logship-*"
+    url = f"http://127.0.0.1:{ES_PORT}/_standin/docs?index=logship-*"
     with urllib.request.urlopen(url, timeout=10) as response:
         return Counter(d["message"] for d in json.loads(response.read())["docs"])
 
