@@ -155,13 +155,10 @@ def logship_container(
         ],
         "env": env,
         "ports": [{"name": port_name, "containerPort": port}],
-        # Native: the app starts only once logship watches its files (no startup line
-        # missed). Co-located: the pod is Ready only then.
-        "startupProbe": {
-            "httpGet": {"path": "/readyz", "port": port_name},
-            "periodSeconds": 1,
-            "failureThreshold": 60,
-        },
+        # Native: a startupProbe, so the app starts only once logship watches its files
+        # (no startup line missed). Co-located, nothing can hold the app: a readinessProbe
+        # keeps the pod out of Service endpoints while logship is not shipping.
+        **(_startup_probe(port_name) if native else _readiness_probe(port_name)),
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": port_name},
             "periodSeconds": 20,
@@ -171,6 +168,20 @@ def logship_container(
         "resources": resources(("50m", "500m"), ("64Mi", "192Mi")),
     }
     return container
+
+
+def _startup_probe(port: str) -> dict[str, Any]:
+    return {
+        "startupProbe": {
+            "httpGet": {"path": "/readyz", "port": port},
+            "periodSeconds": 1,
+            "failureThreshold": 60,
+        }
+    }
+
+
+def _readiness_probe(port: str) -> dict[str, Any]:
+    return {"readinessProbe": {"httpGet": {"path": "/readyz", "port": port}}}
 
 
 def logs_volume(name: str) -> dict[str, Any]:

@@ -152,7 +152,8 @@ def test_rendered_commands_pass_their_programs_parsers(name: str, mode: str) -> 
             assert (mode == "native") == (container.get("restartPolicy") == "Always")
             port = container["ports"][0]
             assert config.http_port == port["containerPort"]
-            assert container["startupProbe"]["httpGet"]["port"] == port["name"]
+            probe = "startupProbe" if mode == "native" else "readinessProbe"
+            assert container[probe]["httpGet"]["port"] == port["name"]
             # the grace period covers the drain, or SIGKILL cuts the shutdown lines
             drain = parse_duration(env_of(container)["LOGSHIP_DRAIN_TIMEOUT"], name="x")
             assert config.drain_timeout == drain == 25

@@ -149,7 +149,7 @@ def test_injected_structure(name: str, mode: str) -> None:
                     new["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"]
                     == user_containers[0]["name"]
                 )
-        check_logship(name, logship, spec, old_spec)
+        check_logship(name, logship, spec, old_spec, mode)
         # the user's containers as they were, but for the app's new log mounts
         app = next(e["value"] for e in logship["env"] if e["name"] == "CONTAINER_NAME")
         for container in user_containers:
@@ -169,7 +169,11 @@ def test_injected_structure(name: str, mode: str) -> None:
 
 
 def check_logship(
-    name: str, logship: dict[str, Any], spec: dict[str, Any], old_spec: dict[str, Any]
+    name: str,
+    logship: dict[str, Any],
+    spec: dict[str, Any],
+    old_spec: dict[str, Any],
+    mode: str,
 ) -> None:
     assert logship["image"] == f"pod-agents/logship:{__version__}"
     globs = SHIPS[name][1::2] if "--container" not in SHIPS[name] else SHIPS[name][1:4:2]
@@ -190,11 +194,16 @@ def check_logship(
     assert logship["ports"] == [{"name": "logship-http", "containerPort": port}]
     declared = {p["containerPort"] for c in old_spec["containers"] for p in c.get("ports", [])}
     assert port not in declared and port >= 8081
-    assert logship["startupProbe"] == {
-        "httpGet": {"path": "/readyz", "port": "logship-http"},
-        "periodSeconds": 1,
-        "failureThreshold": 60,
-    }
+    if mode == "native":  # holds the app until logship watches its files
+        assert logship["startupProbe"] == {
+            "httpGet": {"path": "/readyz", "port": "logship-http"},
+            "periodSeconds": 1,
+            "failureThreshold": 60,
+        }
+        assert "readinessProbe" not in logship
+    else:  # nothing can hold a co-located app: the pod is not Ready while logship is not
+        assert logship["readinessProbe"] == {"httpGet": {"path": "/readyz", "port": "logship-http"}}
+        assert "startupProbe" not in logship
     assert logship["livenessProbe"] == {
         "httpGet": {"path": "/healthz", "port": "logship-http"},
         "periodSeconds": 20,
