@@ -416,7 +416,7 @@ def test_without_a_shared_process_namespace_the_drain_runs_blind_and_says_why(
 ))  # fmt: skip
 def test_every_kustomization_renders_with_kustomize_5(directory: str) -> None:
     kinds = [d["kind"] for d in kustomize(directory)]
-    assert {"Pod", "Job"} & set(kinds), kinds
+    assert {"Pod", "Job", "Deployment"} & set(kinds), kinds
     assert "Secret" not in kinds, "applying an example must never overwrite a real Secret"
 
 
