@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -527,3 +528,55 @@ def test_a_colocated_sidecar_restarted_alone_twice_loses_doubles_and_splits_noth
         assert "drain: the processes writing the files go on" in said, said[-3000:]
         assert "drain deadline passed" not in said
     assert_shipped_exactly_once(es, pod.volume("app-logs") / "app.log", pod)
+
+
+# -- what `pod-agents inject` makes of a bare app Pod, run like the patterns above -------
+
+APP_POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shop
+  labels: {app: shop}
+spec:
+  containers:
+    - name: shop
+      image: shop  # the demo app stands in for it: startup lines, traffic, an idle spell,
+                   # then shutdown lines for 1 s after SIGTERM
+"""
+
+
+def injected(*flags: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.inject", "inject", "--wait", "tcp://elasticsearch:9200",
+         "--ship", "/var/log/shop/*.log", "--es", "http://elasticsearch:9200",
+         "--es-secret", "elasticsearch-credentials", *flags, "-"],
+        input=APP_POD, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+@pytest.mark.parametrize("mode", ["native", "colocated"])
+def test_an_injected_pod_waits_and_ships_every_line_once(
+    mode: str, runtime: str, tmp_path: Path, pods: list[Pod], es: StandInProcess
+) -> None:
+    doc = injected("--sidecar", mode)
+    pod = make_pod(
+        pods, doc, runtime, tmp_path,
+        bindings=bindings(shop=app("/var/log/shop/app.log", "--idle-after", "100",
+                                   "--shutdown-delay", "1")),
+        services={"elasticsearch:9200": f"127.0.0.1:{es.port}"},
+    )  # fmt: skip
+    es.start()
+    pod.start(timeout=90)
+    assert pod.running["wait-for-elasticsearch"].exit_code == 0
+    if mode == "native":  # the startupProbe held the app until logship watched its files
+        assert pod.when("shop", "started") >= pod.when("logship", "ready")
+    wait_for(lambda: app_traffic(list(es.messages())), what="the app's traffic to ship")
+    pod.delete()
+    assert pod.when("wait-for-elasticsearch", "exited") <= pod.when("shop", "started")
+    for name in ("shop", "logship"):
+        assert pod.running[name].exit_code == 0, pod.output(name)[-3000:]
+        assert not pod.running[name].killed
+    assert_shipped_exactly_once(es, pod.volume("pod-agents-logs") / "app.log", pod)
