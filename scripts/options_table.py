@@ -1,4 +1,4 @@
-"""Print logship's options as the README's Markdown table, from the code's own table,
+"""Print logship's options as the Markdown table of docs/logship.md, from the code's own table,
 so the documentation cannot drift from the options that exist."""
 
 from __future__ import annotations

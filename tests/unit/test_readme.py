@@ -1,4 +1,5 @@
-"""The README documents what exists: its option tables come from the code's own tables."""
+"""The documentation says what exists: its option tables come from the code's own tables,
+and the README links every page under docs/."""
 
 import subprocess
 import sys
@@ -12,15 +13,24 @@ def test_logship_options_table_is_current() -> None:
         [sys.executable, str(ROOT / "scripts" / "options_table.py")],
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout  # fmt: skip
-    readme = (ROOT / "README.md").read_text()
-    assert table in readme, "README's logship options table is stale: run scripts/options_table.py"
+    page = (ROOT / "docs" / "logship.md").read_text()
+    assert table in page, "docs/logship.md's options table is stale: run scripts/options_table.py"
 
 
 def test_every_waitfor_option_and_env_var_is_documented() -> None:
     from agents.waitfor.config import OPTIONS, env_name
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "waitfor.md").read_text()
     for dest, flag, _, _ in OPTIONS:
         assert f"`{flag}" in readme, flag
         assert f"`{env_name(dest)}`" in readme, env_name(dest)
     assert "`WAITFOR_TARGETS`" in readme
+
+
+def test_the_readme_links_every_page_and_stays_short() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in readme, page.name
+    assert len(readme.splitlines()) < 400, (
+        "the README starts where users start: move detail to docs/"
+    )
