@@ -73,7 +73,6 @@ def data_dir_report(report: Report, data_dir: Any) -> None:
 
 
 async def cluster_report(report: Report, config: Any) -> None:
-    from agents.logship.output.cluster import identify
     from agents.logship.output.credentials import Credentials
     from agents.logship.output.elasticsearch import (
         ElasticsearchSender,
@@ -112,7 +111,7 @@ async def cluster_report(report: Report, config: Any) -> None:
                 report.add("connect", True, f"answered; GET / not allowed (403): which server "
                            f"this is stays unknown, {assumed}; {tls}", url=shown)  # fmt: skip
             else:
-                cluster = identify(answer.status, answer.body, answer.headers)
+                cluster = sender.cluster  # what meet() made of that answer
                 if cluster is None:
                     report.add("connect", False, f"GET / answered {answer.status} "
                                f"{_reason(answer)}", "unreachable", url=shown)  # fmt: skip

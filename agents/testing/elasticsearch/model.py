@@ -61,6 +61,21 @@ def index_name_problem(name: str) -> str | None:
     return None
 
 
+def check_index_name(name: str) -> None:
+    """ES's 400 invalid_index_name_exception for a name it would not create."""
+    problem = index_name_problem(name)
+    if problem is not None:
+        raise EsError(400, "invalid_index_name_exception",
+                      f"Invalid index name [{name}], {problem}", index_uuid="_na_",
+                      index=name)  # fmt: skip
+
+
+def index_exists(index: Index) -> EsError:
+    return EsError(400, "resource_already_exists_exception",
+                   f"index [{index.name}/{index.uuid}] already exists", index_uuid=index.uuid,
+                   index=index.name)  # fmt: skip
+
+
 def _not_found(name: str) -> EsError:
     return EsError(
         404,

@@ -21,7 +21,8 @@ from agents.testing.elasticsearch.model import (
     Doc,
     Index,
     _not_found,
-    index_name_problem,
+    check_index_name,
+    index_exists,
 )
 from agents.testing.elasticsearch.templates import (
     BUILTIN_LOGS_TEMPLATE,
@@ -111,15 +112,7 @@ class Store:
         index, stream = self.indices.get(name), self.data_streams.get(name)
         stream_template = None
         if index is None and stream is None:
-            problem = index_name_problem(name)
-            if problem is not None:
-                raise EsError(
-                    400,
-                    "invalid_index_name_exception",
-                    f"Invalid index name [{name}], {problem}",
-                    index_uuid="_na_",
-                    index=name,
-                )
+            check_index_name(name)
             found = self.template_for(name)
             if found is not None and "data_stream" in found[1]:
                 stream_template = found[0]
@@ -217,19 +210,12 @@ class Store:
         """`PUT /{name}`: an index with the settings and mappings of `body` over those of
         the matching template. A name taken, refused, or claimed by a data stream template
         is ES's 400."""
-        existing = self.indices.get(name)
-        if existing is not None:
-            raise EsError(400, "resource_already_exists_exception",
-                          f"index [{name}/{existing.uuid}] already exists",
-                          index_uuid=existing.uuid, index=name)  # fmt: skip
+        if name in self.indices:
+            raise index_exists(self.indices[name])
         if name in self.data_streams:
             raise EsError(400, "resource_already_exists_exception",
                           f"data stream [{name}] already exists")  # fmt: skip
-        problem = index_name_problem(name)
-        if problem is not None:
-            raise EsError(400, "invalid_index_name_exception",
-                          f"Invalid index name [{name}], {problem}", index_uuid="_na_",
-                          index=name)  # fmt: skip
+        check_index_name(name)
         found = self.template_for(name)
         if found is not None and "data_stream" in found[1]:
             raise _illegal(f"cannot create index with name [{name}], because it matches with "
@@ -268,13 +254,8 @@ class Store:
             raise EsError(400, "resource_already_exists_exception",
                           f"data_stream [{name}] already exists")  # fmt: skip
         if name in self.indices:
-            raise EsError(400, "resource_already_exists_exception",
-                          f"index [{name}/{self.indices[name].uuid}] already exists")  # fmt: skip
-        problem = index_name_problem(name)
-        if problem is not None:
-            raise EsError(400, "invalid_index_name_exception",
-                          f"Invalid index name [{name}], {problem}", index_uuid="_na_",
-                          index=name)  # fmt: skip
+            raise index_exists(self.indices[name])
+        check_index_name(name)
         found = self.template_for(name)
         if found is None:
             raise _illegal(f"no matching index template found for data stream [{name}]")
