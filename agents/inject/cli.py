@@ -63,7 +63,11 @@ credentials:
   /etc/logship/elasticsearch, read-only. --es-auth basic (the default): keys `username`
   (as LOGSHIP_USERNAME, from the Secret) and `password` (LOGSHIP_PASSWORD_FILE);
   api-key: key `api-key` (LOGSHIP_API_KEY_FILE); bearer: key `token`
-  (LOGSHIP_BEARER_TOKEN_FILE). No flag takes a credential's value.
+  (LOGSHIP_BEARER_TOKEN_FILE). A --wait target that logs in names its password as a
+  file, #password-file=/etc/waitfor/SECRET/KEY, and --wait-secret SECRET mounts that
+  Secret (only the keys the targets read) there, read-only, in the waitfor containers
+  whose targets read it; a password in a target, or a file in no --wait-secret, is
+  refused. No flag takes a credential's value.
 
 again and --remove:
   inject lists what it added in the pod template's annotation pod-agents.io/injected
@@ -116,6 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="waitfor_args",
         help="an option for every waitfor container, one per flag and with '=': "
         "--waitfor-arg=--timeout=5m; repeatable",
+    )
+    wait.add_argument(
+        "--wait-secret",
+        action="append",
+        metavar="NAME",
+        dest="wait_secrets",
+        help="a Secret mounted read-only at /etc/waitfor/NAME in the waitfor containers "
+        "whose target reads it: #password-file=/etc/waitfor/NAME/KEY; repeatable",
     )
     wait.add_argument("--waitfor-image", metavar="IMAGE", help=f"default {WAITFOR_IMAGE}")
     ship = inject.add_argument_group("logship (sidecar)")
@@ -213,6 +225,7 @@ def main(
             waits=args.waits,
             waitfor_args=args.waitfor_args,
             waitfor_image=args.waitfor_image,
+            wait_secrets=args.wait_secrets,
             ships=args.ships,
             container=args.container,
             es=args.es,

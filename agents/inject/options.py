@@ -22,6 +22,8 @@ AUTH_MODES = ("basic", "api-key", "bearer")
 GLOB_CHARS = "*?["
 WAITFOR_IMAGE = f"pod-agents/waitfor:{__version__}"
 LOGSHIP_IMAGE = f"pod-agents/logship:{__version__}"
+WAIT_SECRET_DIR = "/etc/waitfor"  # noqa: S105 (--wait-secret NAME is mounted in it)
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -34,6 +36,7 @@ class Options:
     waits: tuple[str, ...] = ()
     waitfor_args: tuple[str, ...] = ()
     waitfor_image: str = WAITFOR_IMAGE
+    wait_secrets: tuple[str, ...] = ()
     ships: tuple[str, ...] = ()
     container: str | None = None
     es: tuple[str, ...] = ()
@@ -49,6 +52,10 @@ class Options:
     @property
     def drain_seconds(self) -> float:
         return parse_duration(self.drain_timeout, name="--drain-timeout")
+
+    def secret_read_by(self, target: str) -> tuple[str, str] | None:
+        """(the --wait-secret, its key) that `target`'s #password-file= names, if any."""
+        return secret_of(target, self.wait_secrets)
 
 
 def parse_kube_version(text: str) -> tuple[int, int]:
@@ -108,23 +115,49 @@ def _redact(url: str) -> str:
     return redact(url)
 
 
-def check_target(target: str) -> None:
+def check_target(target: str, wait_secrets: tuple[str, ...]) -> None:
     """A `--wait` target as waitfor itself parses it; a password in it is refused (it would
-    sit in the manifest and in `ps`)."""
+    sit in the manifest and in `ps`), and a #password-file= must be in a Secret inject
+    mounts (--wait-secret): nothing else is mounted in the waitfor containers."""
     from agents.waitfor.targets import TargetError, parse_target
 
     try:
-        parsed = parse_target(target)
+        parsed = parse_target(target, read_files=False)
     except TargetError as exc:
-        if exc.problem.startswith("option password-file: cannot read"):
-            return  # read inside the init container, from a mounted Secret
         raise InjectError("--wait", str(exc)) from None
     if parsed.password is not None and parsed.password_file is None:
         raise InjectError(
             "--wait",
             f"target {parsed.display!r}: a password in the target would sit in the manifest: "
-            "give it as #password-file=PATH from a mounted Secret",
+            f"give it as #password-file={WAIT_SECRET_DIR}/SECRET/KEY with --wait-secret SECRET",
         )
+    if parsed.password_file is not None and not secret_file(parsed.password_file, wait_secrets):
+        raise InjectError(
+            "--wait",
+            f"target {parsed.display!r}: password-file {parsed.password_file} is in no Secret "
+            f"inject mounts: add --wait-secret SECRET and give "
+            f"#password-file={WAIT_SECRET_DIR}/SECRET/KEY (KEY: the Secret's key)",
+        )
+
+
+def secret_of(target: str, secrets: tuple[str, ...]) -> tuple[str, str] | None:
+    """(the Secret, its key) that `target`'s #password-file= names, if one of `secrets`."""
+    from agents.waitfor.targets import TargetError, parse_target
+
+    try:
+        path = parse_target(target, read_files=False).password_file
+    except TargetError:
+        return None
+    return secret_file(path, secrets) if path else None
+
+
+def secret_file(path: str, secrets: tuple[str, ...]) -> tuple[str, str] | None:
+    """`/etc/waitfor/SECRET/KEY` → (SECRET, KEY) when SECRET is one of `secrets`."""
+    head, _, key = path.rpartition("/")
+    parent, _, secret = head.rpartition("/")
+    if parent == WAIT_SECRET_DIR and secret in secrets and _SECRET_KEY.fullmatch(key):
+        return secret, key
+    return None
 
 
 def check_waitfor_args(target: str, args: tuple[str, ...]) -> None:
@@ -194,6 +227,7 @@ def build(
     waits: list[str] | None = None,
     waitfor_args: list[str] | None = None,
     waitfor_image: str | None = None,
+    wait_secrets: list[str] | None = None,
     ships: list[str] | None = None,
     container: str | None = None,
     es: list[str] | None = None,
@@ -218,6 +252,7 @@ def build(
                 ("--ship", ships_t),
                 ("--es", es_t),
                 ("--es-secret", es_secret),
+                ("--wait-secret", wait_secrets),
                 ("--waitfor-arg", waitfor_t),
                 ("--logship-arg", logship_t),
             )
@@ -230,9 +265,21 @@ def build(
         raise InjectError(
             "", "nothing to inject: give --wait TARGET and/or --ship GLOB (or --remove)"
         )
+    secrets_t = tuple(dict.fromkeys(wait_secrets or ()))
+    for name in secrets_t:
+        if not (_SUBDOMAIN.fullmatch(name) and len(name) <= 253):
+            raise InjectError("--wait-secret", f"{name!r} is not a Secret name")
     for target in waits_t:
-        check_target(target)
+        check_target(target, secrets_t)
         check_waitfor_args(target, waitfor_t)
+    read = {found[0] for target in waits_t if (found := secret_of(target, secrets_t))}
+    for name in secrets_t:
+        if name not in read:
+            raise InjectError(
+                "--wait-secret",
+                f"{name!r}: no --wait target reads it: give the target "
+                f"#password-file={WAIT_SECRET_DIR}/{name}/KEY",
+            )
     if waitfor_t and not waits_t:
         raise InjectError("--waitfor-arg", "options for waitfor, but no --wait TARGET")
     version = parse_kube_version(kube_version or DEFAULT_KUBE_VERSION)
@@ -274,6 +321,7 @@ def build(
         waits=waits_t,
         waitfor_args=waitfor_t,
         waitfor_image=waitfor_image or WAITFOR_IMAGE,
+        wait_secrets=secrets_t,
         ships=ships_t,
         container=container,
         es=es_t,

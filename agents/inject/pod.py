@@ -220,11 +220,14 @@ def inject(workload: Workload, options: Options, note: Callable[[str], None]) ->
     if not containers:
         raise pod.fail("containers", "no containers: nothing to inject beside")
     taken = pod.names()
+    secret_volumes = _wait_secret_volumes(pod)
     init: list[dict[str, Any]] = []
     for target in options.waits:
         name = render.unique(render.waitfor_name(target), taken)
         taken.add(name)
-        container = render.waitfor_container(name, target, options)
+        found = options.secret_read_by(target)
+        volume = secret_volumes[found[0]]["name"] if found else None
+        container = render.waitfor_container(name, target, options, volume)
         render.check_waitfor(container)
         init.append(container)
     sidecar, app = _sidecar(pod, taken, note) if options.ships else (None, "")
@@ -237,6 +240,27 @@ def inject(workload: Workload, options: Options, note: Callable[[str], None]) ->
     if sidecar is not None and options.sidecar == "colocated":
         _add_colocated(pod, sidecar, app)
     _annotate(pod)
+
+
+def _wait_secret_volumes(pod: _Pod) -> dict[str, dict[str, Any]]:
+    """A volume for each --wait-secret, with the keys the targets read, added to the pod.
+    → {Secret: its volume}"""
+    keys: dict[str, list[str]] = {}
+    for target in pod.options.waits:
+        found = pod.options.secret_read_by(target)
+        if found and found[1] not in keys.setdefault(found[0], []):
+            keys[found[0]].append(found[1])
+    if not keys:
+        return {}
+    taken = {v.get("name") for v in pod.spec.get("volumes") or () if isinstance(v, dict)}
+    volumes: dict[str, dict[str, Any]] = {}
+    for secret in pod.options.wait_secrets:
+        name = render.unique(render.dns_label(f"{render.WAIT_SECRET_VOLUME}-{secret}"), taken)
+        taken.add(name)
+        volumes[secret] = render.wait_secret_volume(name, secret, keys[secret])
+    insert_items(pod.list_for("volumes"), 0, list(volumes.values()))
+    pod.record.volumes += [v["name"] for v in volumes.values()]
+    return volumes
 
 
 def _choose_app(pod: _Pod, note: Callable[[str], None]) -> dict[str, Any]:
@@ -351,7 +375,7 @@ def _sidecar(pod: _Pod, taken: set[str], note: Callable[[str], None]) -> tuple[d
     if secret:
         new_volumes.append(render.secret_volume(secret, options))
     insert_items(pod.list_for("volumes"), 0, new_volumes)
-    pod.record.volumes = [v["name"] for v in new_volumes]
+    pod.record.volumes += [v["name"] for v in new_volumes]
     if added:
         where = f"{pod.path}.containers[{pod.spec['containers'].index(app)}].volumeMounts"
         if _missing(app, "volumeMounts", list, where, pod.workload.title):

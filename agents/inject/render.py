@@ -14,11 +14,12 @@ from typing import Any
 
 from agents._options import OptionError
 from agents.inject.errors import InjectError
-from agents.inject.options import Options, quietly
+from agents.inject.options import WAIT_SECRET_DIR, Options, quietly
 
 LOGS_VOLUME = "pod-agents-logs"
 PODINFO_VOLUME = "pod-agents-podinfo"
 SECRET_VOLUME = "pod-agents-es-credentials"  # noqa: S105 (a volume's name)
+WAIT_SECRET_VOLUME = "pod-agents-wait"  # noqa: S105 (+ the Secret's name: a volume)
 PODINFO_DIR = "/etc/podinfo"  # logship's default --labels-file is /etc/podinfo/labels
 SECRET_DIR = "/etc/logship/elasticsearch"  # noqa: S105 (where the Secret is mounted)
 LOGSHIP = "logship"
@@ -84,21 +85,38 @@ def waitfor_name(target: str) -> str:
     from agents.waitfor.targets import TargetError, parse_target
 
     try:
-        parsed = parse_target(target)
+        parsed = parse_target(target, read_files=False)
         what = parsed.host or (Path(parsed.command[0]).name if parsed.command else "")
         what = what or Path(parsed.path).name
-    except TargetError:  # a #password-file= this machine cannot read: the name only
+    except TargetError:  # not a target waitfor takes (refused before this): the name only
         what = re.sub(r"^[a-z0-9+.-]+://(?:[^@/]*@)?", "", target).split(":")[0].split("/")[0]
     return "wait-for-" + (dns_label(what, 63 - len("wait-for-") - 3) or "target")
 
 
-def waitfor_container(name: str, target: str, options: Options) -> dict[str, Any]:
-    return {
+def waitfor_container(
+    name: str, target: str, options: Options, secret_volume: str | None = None
+) -> dict[str, Any]:
+    """waitfor for one target; `secret_volume`: the volume of the --wait-secret the
+    target's #password-file= reads, mounted where it points."""
+    container: dict[str, Any] = {
         "name": name,
         "image": options.waitfor_image,
         "args": [target, *options.waitfor_args],
-        "securityContext": restricted(),
-        "resources": resources(("10m", "200m"), ("48Mi", "96Mi")),
+    }
+    found = options.secret_read_by(target)
+    if found and secret_volume:
+        path = f"{WAIT_SECRET_DIR}/{found[0]}"
+        container["volumeMounts"] = [{"name": secret_volume, "mountPath": path, "readOnly": True}]
+    container["securityContext"] = restricted()
+    container["resources"] = resources(("10m", "200m"), ("48Mi", "96Mi"))
+    return container
+
+
+def wait_secret_volume(name: str, secret: str, keys: list[str]) -> dict[str, Any]:
+    """A --wait-secret as files: only the keys the targets read."""
+    return {
+        "name": name,
+        "secret": {"secretName": secret, "items": [{"key": k, "path": k} for k in keys]},
     }
 
 
@@ -218,17 +236,13 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
 def check_waitfor(container: dict[str, Any]) -> None:
     """The rendered container as waitfor parses its command line, each target too."""
     from agents.waitfor.config import load_config
-    from agents.waitfor.targets import TargetError, parse_target
+    from agents.waitfor.targets import parse_target
 
     try:
         config = quietly(load_config, list(container["args"]), env_of(container))
         for target in config.targets:
-            try:
-                parse_target(target)
-            except TargetError as exc:
-                if not exc.problem.startswith("option password-file: cannot read"):
-                    raise
-    except OptionError as exc:
+            parse_target(target, read_files=False)
+    except OptionError as exc:  # a TargetError too
         raise InjectError("--wait", f"waitfor refuses {container['name']}: {exc}") from None
 
 

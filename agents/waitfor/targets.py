@@ -202,7 +202,10 @@ def _redact_pairs(text: str, *, ours: bool) -> str:
     return "&".join(out)
 
 
-def parse_target(raw: str) -> Target:
+def parse_target(raw: str, *, read_files: bool = True) -> Target:
+    """A target as waitfor takes it. `read_files=False`: a `#password-file=` is named but
+    not read (a file that exists only where the target will run, as `pod-agents inject`
+    writes it into a manifest)."""
     text = raw.strip()
     scheme, colon, rest = text.partition(":")
     scheme = scheme.lower()
@@ -266,7 +269,8 @@ def parse_target(raw: str) -> Target:
         if secret_file is not None:
             if has_password:
                 raise target.error("a password in the URI and a password-file: give one")
-            target.password = _read_password_file(target, secret_file)
+            if read_files:
+                target.password = _read_password_file(target, secret_file)
             target.password_file = secret_file
     if scheme in ("file", "unix"):
         if host and host != "localhost":

@@ -165,9 +165,11 @@ def workload(kind: str) -> dict[str, Any]:
     return doc
 
 
-def render(tmp_path: Path, doc: dict[str, Any]) -> list[dict[str, Any]]:
+def render(tmp_path: Path, doc: dict[str, Any], *, targets: str = "postgres://db:5432",
+           patches: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
     """The workload through both components, in a kustomization of its own as a user
-    writes it (the components by relative path, the ConfigMaps, the app's mount)."""
+    writes it (the components by relative path, the ConfigMaps, the app's mount, and
+    `patches` of their own)."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl (with Kustomize 5) is not installed here")
@@ -177,11 +179,13 @@ def render(tmp_path: Path, doc: dict[str, Any]) -> list[dict[str, Any]]:
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
         "resources": ["workload.yaml"],
         "components": [f"{components}/logship-sidecar", f"{components}/waitfor"],
-        "configMapGenerator": [{"name": "pod-agents-waitfor", "literals": WAITFOR_LITERALS},
+        "configMapGenerator": [{"name": "pod-agents-waitfor",
+                                "literals": [f"WAITFOR_TARGETS={targets}", *WAITFOR_LITERALS[1:]]},
                                {"name": "pod-agents-logship", "literals": LOGSHIP_LITERALS}],
         "patches": [{"target": {"kind": doc["kind"], "name": "shop"}, "patch": yaml.safe_dump([
             {"op": "add", "path": f"{path}/containers/0/volumeMounts",
-             "value": [{"name": "pod-agents-logs", "mountPath": "/var/log/shop"}]}])}],
+             "value": [{"name": "pod-agents-logs", "mountPath": "/var/log/shop"}]}])},
+            *({"target": {"kind": doc["kind"], "name": "shop"}, "patch": p} for p in patches)],
     }))  # fmt: skip
     done = subprocess.run([kubectl, "kustomize", str(tmp_path)], capture_output=True,
                           text=True, timeout=60, check=False)  # fmt: skip
@@ -225,3 +229,36 @@ def test_the_colocated_example_is_what_inject_makes_of_its_deployment() -> None:
     again = subprocess.run(argv, input=removed, capture_output=True, text=True, timeout=60,
                            check=True).stdout  # fmt: skip
     assert again == example
+
+
+def test_a_secret_for_a_target_mounts_as_inject_mounts_it(tmp_path: Path) -> None:
+    """With the component, a target's #password-file= Secret is one patch (the one in the
+    component's header): the same volume and mount as `inject --wait-secret` makes."""
+    target = "redis://cache:6379#password-file=/etc/waitfor/cache-auth/password"
+    doc = workload("StatefulSet")
+    patch = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "shop"},
+        "spec": {"template": {"spec": {
+            "initContainers": [{"name": "wait-for", "volumeMounts": [
+                {"name": "pod-agents-wait-cache-auth", "mountPath": "/etc/waitfor/cache-auth",
+                 "readOnly": True}]}],
+            "volumes": [{"name": "pod-agents-wait-cache-auth", "secret": {
+                "secretName": "cache-auth", "items": [{"key": "password", "path": "password"}]}}],
+        }}},
+    }  # fmt: skip
+    rendered = render(tmp_path, doc, targets=target, patches=(yaml.safe_dump(patch),))
+    (by_component,) = [d for d in rendered if d["kind"] == "StatefulSet"]
+    (by_inject,) = inject(yaml.safe_dump(doc), "--wait", target, "--wait-secret", "cache-auth",
+                          *FLAGS[2:], "--container", "shop")  # fmt: skip
+
+    def waitfor_secret(spec: dict[str, Any]) -> tuple[Any, ...]:
+        (container,) = [c for c in spec["initContainers"] if "waitfor" in c["image"]]
+        (mount,) = container["volumeMounts"]
+        (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+        return mount, volume
+
+    assert waitfor_secret(pod_spec(by_component)) == waitfor_secret(pod_spec(by_inject))
+    maps = config_maps(rendered)
+    assert programs(pod_spec(by_component), maps)["targets"] == [target]
+    for version in KUBERNETES:
+        kubernetes_validate.validate(by_component, version, strict=True)

@@ -419,6 +419,39 @@ def test_wait_only_adds_init_containers_and_nothing_for_logship() -> None:
     ]
 
 
+def test_a_wait_secret_is_mounted_only_where_a_target_reads_it() -> None:
+    """--wait-secret: one volume per Secret with the keys the targets read, mounted
+    read-only at /etc/waitfor/NAME in the waitfor containers that read it, no other."""
+    args = [
+        "--wait", "redis://cache:6379#password-file=/etc/waitfor/cache-auth/password",
+        "--wait", "amqp://mq:5672#password-file=/etc/waitfor/mq-auth/pw",
+        "--wait", "https://api:8443/ready#password-file=/etc/waitfor/mq-auth/api-token",
+        "--wait", "tcp://db:5432",
+        "--wait-secret", "cache-auth", "--wait-secret", "mq-auth",
+        *SHIP, "--es-secret", "es-credentials",
+    ]  # fmt: skip
+    once = inject(DEPLOYMENT, *args)
+    _, template = templates(once)[0]
+    spec = template["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["pod-agents-wait-cache-auth"]["secret"] == {
+        "secretName": "cache-auth", "items": [{"key": "password", "path": "password"}]}  # fmt: skip
+    assert volumes["pod-agents-wait-mq-auth"]["secret"] == {
+        "secretName": "mq-auth",
+        "items": [{"key": "pw", "path": "pw"}, {"key": "api-token", "path": "api-token"}],
+    }
+    mounts = {c["name"]: c.get("volumeMounts", []) for c in spec["initContainers"]}
+    assert mounts["wait-for-cache"] == [{"name": "pod-agents-wait-cache-auth",
+                                         "mountPath": "/etc/waitfor/cache-auth",
+                                         "readOnly": True}]  # fmt: skip
+    assert [m["mountPath"] for m in mounts["wait-for-mq"]] == ["/etc/waitfor/mq-auth"]
+    assert [m["mountPath"] for m in mounts["wait-for-api"]] == ["/etc/waitfor/mq-auth"]
+    assert mounts["wait-for-db"] == []
+    assert not any("/etc/waitfor" in m["mountPath"] for m in mounts["logship"])
+    assert inject(once, *args) == once
+    assert inject(once, "--remove") == DEPLOYMENT
+
+
 def test_pass_through_options_reach_both_programs() -> None:
     text = inject(
         source("cronjob-report.yaml"),
@@ -790,6 +823,23 @@ REFUSALS = [
      DEPLOYMENT, "--waitfor-arg: 'tcp://x:2' is not a waitfor option"),
     ("waitfor-arg-without-wait", [*SHIP, "--waitfor-arg=--timeout=1m"], DEPLOYMENT,
      "--waitfor-arg: options for waitfor, but no --wait TARGET"),
+    ("password-file-not-in-a-secret", ["--wait", "redis://cache:6379#password-file=/run/pw"],
+     DEPLOYMENT, "--wait: target 'redis://cache:6379#password-file=***': password-file /run/pw "
+     "is in no Secret inject mounts: add --wait-secret SECRET and give "
+     "#password-file=/etc/waitfor/SECRET/KEY"),
+    ("password-file-in-another-secret",
+     ["--wait", "redis://c:6379#password-file=/etc/waitfor/b/pw", "--wait-secret", "a"],
+     DEPLOYMENT, "password-file /etc/waitfor/b/pw is in no Secret inject mounts"),
+    ("password-file-below-a-key",
+     ["--wait", "redis://c:6379#password-file=/etc/waitfor/a/x/pw", "--wait-secret", "a"],
+     DEPLOYMENT, "password-file /etc/waitfor/a/x/pw is in no Secret inject mounts"),
+    ("wait-secret-nobody-reads", ["--wait", "tcp://db:1", "--wait-secret", "cache-auth"],
+     DEPLOYMENT, "--wait-secret: 'cache-auth': no --wait target reads it: give the target "
+     "#password-file=/etc/waitfor/cache-auth/KEY"),
+    ("bad-wait-secret-name", ["--wait", "tcp://db:1", "--wait-secret", "Cache_Auth"],
+     DEPLOYMENT, "--wait-secret: 'Cache_Auth' is not a Secret name"),
+    ("remove-with-wait-secret", ["--remove", "--wait-secret", "a"], DEPLOYMENT,
+     "--remove: takes out what inject added: not with --wait-secret"),
     ("remove-with-wait", ["--remove", "--wait", "tcp://db:1"], DEPLOYMENT,
      "--remove: takes out what inject added: not with --wait"),
     ("nothing-to-do", [], DEPLOYMENT,
@@ -850,6 +900,8 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--wait",
         "--waitfor-arg",
         "--waitfor-image",
+        "--wait-secret",
+        "/etc/waitfor/SECRET/KEY",
         "--ship",
         "--container",
         "--es",

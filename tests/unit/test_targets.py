@@ -237,3 +237,12 @@ def test_a_password_file_fills_the_password_and_names_its_problems(tmp_path: Pat
         parse_target(f"redis://:pw@cache:6379#password_file={secret}")
     with pytest.raises(TargetError, match="unknown option 'password-file'"):
         build_check(parse_target(f"tcp://db:5432#password_file={secret}"), CTX)
+
+
+def test_without_reading_files_a_password_file_is_named_not_read(tmp_path: Path) -> None:
+    """As `pod-agents inject` parses a target whose file exists only in the pod."""
+    target = parse_target(f"redis://cache:6379#password-file={tmp_path}/in-the-pod",
+                          read_files=False)  # fmt: skip
+    assert (target.password_file, target.password) == (f"{tmp_path}/in-the-pod", None)
+    with pytest.raises(TargetError, match="a password in the URI and a password-file"):
+        parse_target(f"redis://:pw@cache:6379#password-file={tmp_path}/x", read_files=False)
