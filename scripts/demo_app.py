@@ -7,9 +7,11 @@ Like real servers, it can be awkward: `--idle-after N` stops the traffic after N
 idles until the signal (the file goes quiet); `--in-pieces` writes each traffic line in
 two calls; `--shutdown-delay S` logs "shutdown: waiting for in-flight requests" at once
 and the rest S seconds later, as a server that waits for its requests before it says
-"stopped". Standard library only."""
+"stopped". Like most servers, it makes the directory of its log file if it is missing.
+Standard library only."""
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -25,6 +27,8 @@ parser.add_argument("--shutdown-delay", type=float, default=0.0, metavar="SECOND
                     help="between the first shutdown line and the rest")  # fmt: skip
 args = parser.parse_args()
 
+if args.file != "-":
+    os.makedirs(os.path.dirname(os.path.abspath(args.file)), exist_ok=True)
 out = sys.stdout if args.file == "-" else open(args.file, "a", buffering=1)  # noqa: SIM115
 stop: list[int] = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))

@@ -26,15 +26,27 @@ says "host"); containers from `--pid container:<pause>`.
 Volumes, as the kubelet makes them: an emptyDir is mode 0777, and with the pod's fsGroup
 group-owned by it and setgid; `fsGroup` does not apply to hostPath, and a hostPath of type
 `DirectoryOrCreate` the kubelet creates is root:root 0755 (a container running as another
-uid cannot write to it).
+uid cannot write to it). A persistentVolumeClaim is a new volume's root, root:root 0755;
+fsGroup makes it group-owned, group-writable and setgid (ownership management). A
+configMap or secret that does not exist keeps the pod from starting (unless `optional`).
+Containers get the fsGroup and supplementalGroups as groups of their own; with
+`runAsNonRoot` and no `runAsUser`, an image whose user is root (or not numeric) is refused.
+
+Workloads are made into pods the way their controllers make them (`as_pod`): a
+Deployment's pod is named `NAME-HASH-XXXXX` and labelled `pod-template-hash`, a
+StatefulSet's `NAME-0` with its volumeClaimTemplates as claims `TEMPLATE-NAME-0`, a Job's
+`NAME-XXXXX` with the job-name and controller-uid labels, a CronJob's through its Job.
 
 A test machine is not a node, so some things are mapped:
 - images → programs (`Binding`): a process command, or an image with an entrypoint;
 - Service addresses `name:port` → `127.0.0.1:port` (`services`), and each containerPort →
   a free local port: a pod's containers share one network namespace, here the host's
   (docker: `--network host`);
-- emptyDir, hostPath, secret and downwardAPI volumes → directories under the work dir
-  (their owners and modes as above when the harness runs as root).
+- images the tests do not have (the user's app) → a stand-in program: a binding with
+  `stands_in` replaces the manifest's command and args with its own;
+- emptyDir, hostPath, persistentVolumeClaim, configMap, secret and downwardAPI volumes →
+  directories under the work dir (their owners and modes as above when the harness runs
+  as root).
   Processes see the host's filesystem, so each container's mount paths are rewritten to
   those directories in its args and env; containers get them as bind mounts.
 - docker: the securityContext becomes --user, --read-only, --cap-drop, --cap-add and
@@ -46,8 +58,10 @@ Every transition is an `Event` with a monotonic time, for the tests' ordering ch
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
+import random
 import re
 import shutil
 import signal
@@ -84,6 +98,9 @@ class Binding:
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     mounts: Mapping[str, str] = field(default_factory=dict)  # docker: host → container, ro
+    # For an image the tests do not have: this program runs in its place, with `args`
+    # instead of the manifest's command and args (which are the real program's).
+    stands_in: bool = False
 
 
 @dataclass
@@ -112,6 +129,7 @@ class Spec:
     volumes: list[tuple[Path, str, bool]]  # host dir, mount path, read-only
     security: dict[str, Any]
     limits: dict[str, str]
+    groups: tuple[int, ...] = ()  # the pod's fsGroup and supplementalGroups
 
 
 @functools.cache
@@ -242,6 +260,10 @@ class _Container:
             argv += ["--pid", pid_mode]
         if "runAsUser" in sc:
             argv += ["--user", f"{sc['runAsUser']}:{sc.get('runAsGroup', sc['runAsUser'])}"]
+        elif sc.get("runAsNonRoot"):
+            _verify_non_root(spec)
+        for group in spec.groups:
+            argv += ["--group-add", str(group)]
         if sc.get("readOnlyRootFilesystem"):
             argv.append("--read-only")
         for cap in sc.get("capabilities", {}).get("drop", []):
@@ -290,6 +312,19 @@ class _Container:
         docker("rm", "-f", self.name)
 
 
+def _verify_non_root(spec: Spec) -> None:
+    """The kubelet's check when runAsNonRoot is set and runAsUser is not: the image's own
+    user must be a non-zero uid (CreateContainerConfigError otherwise)."""
+    user = docker("image", "inspect", "-f", "{{.Config.User}}", spec.binding.image)
+    uid = user.stdout.strip().split(":")[0]
+    if not uid.isdigit():
+        raise PodFailed(f"{spec.name}: CreateContainerConfigError: image has non-numeric user "
+                        f"({uid or 'none'}), cannot verify user is non-root")  # fmt: skip
+    if int(uid) == 0:
+        raise PodFailed(f"{spec.name}: CreateContainerConfigError: container has "
+                        "runAsNonRoot and image will run as root")  # fmt: skip
+
+
 def _bytes(quantity: str) -> str:
     units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 10**3, "M": 10**6, "G": 10**9}
     for suffix, factor in units.items():
@@ -300,6 +335,72 @@ def _bytes(quantity: str) -> str:
 
 def _cpus(quantity: str) -> str:
     return str(int(quantity[:-1]) / 1000) if quantity.endswith("m") else quantity
+
+
+SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # what the API server's generateName draws from
+
+
+def _suffix(length: int) -> str:
+    return "".join(random.choice(SUFFIX_CHARS) for _ in range(length))
+
+
+def as_pod(manifest: Mapping[str, Any], *, ordinal: int = 0) -> dict[str, Any]:
+    """The pod a workload's controller makes of it (ordinal: a StatefulSet's replica).
+    Names and labels as recorded from a 1.28 API server (tests/fixtures/k8s-api) and as the
+    controllers document them."""
+    kind = manifest.get("kind", "Pod")
+    meta = manifest["metadata"]
+    if kind == "Pod":
+        return copy.deepcopy(dict(manifest))
+    if kind == "CronJob":  # its Job, named after the scheduled time in minutes
+        job_template = manifest["spec"]["jobTemplate"]
+        job = {
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {**job_template.get("metadata", {}),
+                         "name": f"{meta['name']}-{int(time.time() // 60)}",
+                         "namespace": meta.get("namespace", "default")},
+            "spec": job_template["spec"],
+        }  # fmt: skip
+        return as_pod(job)
+    template = manifest["spec"]["template"]
+    labels = dict(template.get("metadata", {}).get("labels", {}))
+    spec = copy.deepcopy(dict(template["spec"]))
+    name = meta["name"]
+    if kind == "Deployment":  # through its ReplicaSet
+        template_hash = _suffix(8)
+        labels["pod-template-hash"] = template_hash
+        pod_name = f"{name}-{template_hash}-{_suffix(5)}"
+    elif kind == "StatefulSet":
+        pod_name = f"{name}-{ordinal}"
+        labels |= {
+            "controller-revision-hash": f"{name}-{_suffix(10)}",
+            "statefulset.kubernetes.io/pod-name": pod_name,
+            "apps.kubernetes.io/pod-index": str(ordinal),
+        }
+        claims = {c["metadata"]["name"] for c in manifest["spec"].get("volumeClaimTemplates", [])}
+        spec["volumes"] = [v for v in spec.get("volumes", []) if v["name"] not in claims] + [
+            {"name": c, "persistentVolumeClaim": {"claimName": f"{c}-{pod_name}"}}
+            for c in sorted(claims)
+        ]
+    elif kind == "Job":
+        uid = str(uuid.uuid4())
+        labels |= {
+            "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+            "controller-uid": uid, "job-name": name,
+        }  # fmt: skip
+        pod_name = f"{name}-{_suffix(5)}"
+    elif kind == "DaemonSet":
+        labels |= {"controller-revision-hash": _suffix(10), "pod-template-generation": "1"}
+        pod_name = f"{name}-{_suffix(5)}"
+    elif kind == "ReplicaSet":
+        pod_name = f"{name}-{_suffix(5)}"
+    else:
+        raise PodFailed(f"{kind} makes no pods")
+    pod_meta: dict[str, Any] = {"name": pod_name, "namespace": meta.get("namespace", "default"),
+                                "labels": labels}  # fmt: skip
+    if template.get("metadata", {}).get("annotations"):
+        pod_meta["annotations"] = dict(template["metadata"]["annotations"])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
 
 
 @dataclass
@@ -324,19 +425,22 @@ class Pod:
         bindings: Mapping[str, Binding],
         services: Mapping[str, str] | None = None,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
+        configmaps: Mapping[str, Mapping[str, str]] | None = None,
         kube_version: tuple[int, int] = (1, 29),
     ) -> None:
         self.manifest = manifest
-        template = manifest["spec"].get("template")  # a Job
-        self.meta = (template or manifest)["metadata"]
-        self.spec = (template or manifest)["spec"]
-        self.name = manifest["metadata"]["name"]
-        self.namespace = manifest["metadata"].get("namespace", "default")
+        self.kind = manifest.get("kind", "Pod")  # the workload the pod was made from
+        pod = as_pod(manifest)
+        self.meta = pod["metadata"]
+        self.spec = pod["spec"]
+        self.name = self.meta["name"]
+        self.namespace = self.meta.get("namespace", "default")
         self.uid = str(uuid.uuid4())
         self.workdir = workdir
         self.bindings = bindings
         self.services = dict(services or {})
         self.secrets = secrets or {}
+        self.configmaps = configmaps or {}
         self.kube_version = kube_version
         self.restart_policy = self.spec.get("restartPolicy", "Always")
         self.grace = float(self.spec.get("terminationGracePeriodSeconds", 30))
@@ -546,12 +650,8 @@ class Pod:
         for volume in self.spec.get("volumes", []):
             path = self.workdir / "volumes" / volume["name"]
             path.mkdir(parents=True)
-            if "secret" in volume:
-                data = self.secrets[volume["secret"]["secretName"]]
-                items = volume["secret"].get("items") or [{"key": k, "path": k} for k in data]
-                for item in items:
-                    (path / item["path"]).write_text(data[item["key"]])
-                    (path / item["path"]).chmod(0o644)
+            if "secret" in volume or "configMap" in volume:
+                self._write_items(path, volume)
             elif "downwardAPI" in volume:
                 for item in volume["downwardAPI"]["items"]:
                     (path / item["path"]).write_text(self._field(item["fieldRef"]["fieldPath"]))
@@ -560,6 +660,14 @@ class Pod:
                 if os.geteuid() == 0:
                     os.chown(path, 0, 0)
                 path.chmod(0o755)
+            elif "persistentVolumeClaim" in volume:  # a new volume's root directory
+                if os.geteuid() == 0:
+                    os.chown(path, 0, 0)
+                path.chmod(0o755)
+                fs_group = self.spec.get("securityContext", {}).get("fsGroup")
+                if fs_group is not None and os.geteuid() == 0:  # ownership management
+                    os.chown(path, -1, int(fs_group))
+                    path.chmod(0o2775)
             else:  # emptyDir: anyone in the pod may write; fsGroup owns it
                 path.chmod(0o777)
                 fs_group = self.spec.get("securityContext", {}).get("fsGroup")
@@ -569,6 +677,26 @@ class Pod:
             path.chmod(path.stat().st_mode | 0o755)
             made[volume["name"]] = path
         return made
+
+    def _write_items(self, path: Path, volume: Mapping[str, Any]) -> None:
+        """A secret or configMap volume: its keys (or `items`) as files; one that does not
+        exist keeps the pod in ContainerCreating, unless it is optional."""
+        if "secret" in volume:
+            source, name, known = volume["secret"], volume["secret"]["secretName"], self.secrets
+        else:
+            source, name, known = volume["configMap"], volume["configMap"]["name"], self.configmaps
+        if name not in known:
+            if source.get("optional"):
+                return
+            kind = "secret" if "secret" in volume else "configmap"
+            raise PodFailed(f'MountVolume.SetUp failed for volume "{volume["name"]}": '
+                            f'{kind} "{name}" not found')  # fmt: skip
+        data = known[name]
+        items = source.get("items") or [{"key": k, "path": k} for k in data]
+        mode = source.get("defaultMode", 0o644)
+        for item in items:
+            (path / item["path"]).write_text(data[item["key"]])
+            (path / item["path"]).chmod(item.get("mode", mode))
 
     def _field(self, path: str) -> str:
         if path == "metadata.labels":
@@ -584,9 +712,12 @@ class Pod:
 
     def _spec(self, container: Mapping[str, Any]) -> Spec:
         binding = self.bindings[container["image"]]
-        if "command" in container:
+        if binding.stands_in:
+            args = list(binding.args)
+        elif "command" in container:
             raise PodFailed(f"{container['name']}: `command` is not mapped by this harness")
-        args = [str(a) for a in container.get("args", binding.args)]
+        else:
+            args = [str(a) for a in container.get("args", binding.args)]
         env: dict[str, str] = dict(binding.env) if self.runtime.name == "process" else {}
         for var in container.get("env", []):
             env[var["name"]] = self._env_value(var)
@@ -600,7 +731,12 @@ class Pod:
         argv = [*binding.process, *args] if self.runtime.name == "process" else args
         security = {**self.spec.get("securityContext", {}), **container.get("securityContext", {})}
         limits = container.get("resources", {}).get("limits", {})
-        return Spec(container["name"], argv, env, binding, mounts, security, limits)
+        pod_security = self.spec.get("securityContext", {})
+        groups = [*pod_security.get("supplementalGroups", [])]
+        if "fsGroup" in pod_security:
+            groups.insert(0, pod_security["fsGroup"])
+        return Spec(container["name"], argv, env, binding, mounts, security, limits,
+                    tuple(int(g) for g in groups))  # fmt: skip
 
     def _env_value(self, var: Mapping[str, Any]) -> str:
         if "value" in var:

@@ -13,7 +13,9 @@ to its root filesystem."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -28,7 +30,8 @@ import yaml
 from agents import __version__
 from agents.testing.processes import StandInProcess
 from tests.helpers import exactly_once, free_port, kustomize, require, wait_for
-from tests.kubelet import Binding, Pod
+from tests.integration.servers import REDIS_PASSWORD
+from tests.kubelet import SUFFIX_CHARS, Binding, Pod, PodFailed, as_pod
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -36,6 +39,7 @@ DEMO_APP = ROOT / "scripts" / "demo_app.py"
 WAITFOR = f"pod-agents/waitfor:{__version__}"
 LOGSHIP = f"pod-agents/logship:{__version__}"
 JOB_LOG = "/var/log/job/report.log"
+FIXTURES = ROOT / "tests" / "fixtures" / "inject"
 SECRETS = {"elasticsearch-credentials": {"username": "logship", "password": "s3cret-pw"}}
 
 pytestmark = pytest.mark.integration
@@ -46,13 +50,13 @@ def manifest(path: str, name: str | None = None) -> dict[str, Any]:
     return next(d for d in docs if name is None or d["metadata"]["name"] == name)
 
 
-def app(*args: str) -> Binding:
+def app(*args: str, stands_in: bool = False) -> Binding:
     """The demo app standing in for the user's image (it runs in the logship image,
-    which has a Python)."""
+    which has a Python); `stands_in`: in place of the manifest's own command and args."""
     return Binding(
         process=(sys.executable, str(DEMO_APP)), image=LOGSHIP,
         entrypoint=("/opt/pod-agents/bin/python", "/demo/demo_app.py"), args=args,
-        mounts={str(DEMO_APP): "/demo/demo_app.py"},
+        mounts={str(DEMO_APP): "/demo/demo_app.py"}, stands_in=stands_in,
     )  # fmt: skip
 
 
@@ -133,7 +137,8 @@ def pods() -> Iterator[list[Pod]]:
 
 def make_pod(pods: list[Pod], doc: dict[str, Any], runtime: str, tmp_path: Path,
              **kwargs: Any) -> Pod:  # fmt: skip
-    pod = Pod(doc, runtime=runtime, workdir=tmp_path, secrets=SECRETS, **kwargs)
+    kwargs.setdefault("secrets", SECRETS)
+    pod = Pod(doc, runtime=runtime, workdir=tmp_path, **kwargs)
     pods.append(pod)
     return pod
 
@@ -438,6 +443,55 @@ def test_the_harness_makes_volumes_as_the_kubelet_does(tmp_path: Path, pods: lis
     assert (info.st_gid, info.st_mode & 0o7777) == (65532, 0o2777)
 
 
+RECORDED = ROOT / "tests" / "fixtures" / "k8s-api"
+
+
+def recorded_pod(path: str) -> dict[str, Any]:
+    """A pod as a real API server answered it (recorded: tests/fixtures/k8s-api/README.md)."""
+    if path.endswith(".ndjson"):
+        return json.loads((RECORDED / path).read_text().splitlines()[0])["object"]
+    return json.loads((RECORDED / path).read_text())["response"]["body"]["items"][0]
+
+
+@pytest.mark.parametrize(("kind", "path"), [
+    ("Deployment", "watch/pod-deleted.ndjson"),
+    ("Job", "jobs/pods-of-complete-job.json"),
+])  # fmt: skip
+def test_the_harness_names_and_labels_pods_as_their_controllers_did(kind: str, path: str) -> None:
+    """A Deployment's and a Job's pod, made by the harness from the workload a real
+    cluster made them from: the same name shape and the same labels."""
+    real = recorded_pod(path)["metadata"]
+    own = {"app": real["labels"]["app"]}
+    name = real["labels"].get("job-name") or real["name"].rsplit("-", 2)[0]
+    workload = {"apiVersion": "v1", "kind": kind, "metadata": {"name": name},
+                "spec": {"template": {"metadata": {"labels": own}, "spec": {}}}}  # fmt: skip
+    made = as_pod(workload)["metadata"]
+    assert sorted(made["labels"]) == sorted(real["labels"])
+    shape = {"Deployment": rf"{name}-[a-z0-9]{{8,10}}-[{SUFFIX_CHARS}]{{5}}",
+             "Job": rf"{name}-[{SUFFIX_CHARS}]{{5}}"}[kind]  # fmt: skip
+    for pod_name in (real["name"], made["name"]):
+        assert re.fullmatch(shape, pod_name), (shape, pod_name)
+    if kind == "Deployment":
+        assert made["name"].startswith(f"{name}-{made['labels']['pod-template-hash']}-")
+    else:
+        labels = made["labels"]
+        assert labels["controller-uid"] == labels["batch.kubernetes.io/controller-uid"]
+
+
+def test_a_statefulset_pod_gets_its_ordinal_and_its_claims() -> None:
+    """As the StatefulSet controller documents: pod NAME-ORDINAL, its pod-name and
+    pod-index labels, and each volumeClaimTemplate as the claim TEMPLATE-POD."""
+    docs = [d for d in yaml.safe_load_all((FIXTURES / "statefulset-postgres.yaml").read_text())]
+    made = as_pod(docs[0], ordinal=2)
+    assert made["metadata"]["name"] == "postgres-2"
+    labels = made["metadata"]["labels"]
+    assert labels["statefulset.kubernetes.io/pod-name"] == "postgres-2"
+    assert labels["apps.kubernetes.io/pod-index"] == "2"
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-postgres-2"}} in made[
+        "spec"
+    ]["volumes"]
+
+
 @pytest.mark.parametrize("runtime_name", ["process", pytest.param("docker",
                                           marks=pytest.mark.containers)])  # fmt: skip
 def test_the_hostpath_variant_starts_and_ships_a_late_shutdown(
@@ -546,15 +600,48 @@ spec:
 """
 
 
-def injected(*flags: str) -> dict[str, Any]:
+def injected(*flags: str, ship: bool = True) -> dict[str, Any]:
+    """APP_POD through `pod-agents inject`: waitfor for Elasticsearch and logship for the
+    shop's logs, unless not `ship`; then `flags`."""
+    shipping = ["--wait", "tcp://elasticsearch:9200", "--ship", "/var/log/shop/*.log",
+                "--es", "http://elasticsearch:9200",
+                "--es-secret", "elasticsearch-credentials"]  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-m", "agents.inject", "inject", "--wait", "tcp://elasticsearch:9200",
-         "--ship", "/var/log/shop/*.log", "--es", "http://elasticsearch:9200",
-         "--es-secret", "elasticsearch-credentials", *flags, "-"],
+        [sys.executable, "-m", "agents.inject", "inject", *(shipping if ship else []), *flags, "-"],
         input=APP_POD, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right-password", "wrong-password"])
+def test_an_injected_wait_logs_in_with_a_password_from_its_mounted_secret(
+    right: bool, runtime: str, tmp_path: Path, pods: list[Pod], redis_auth_server: Any
+) -> None:
+    """--wait-secret: the Secret is mounted in the waitfor container whose target reads
+    it, and waitfor logs in with its key; a wrong password is said, and never printed."""
+    target = "redis://cache:6379#password-file=/etc/waitfor/redis-auth/password"
+    doc = injected("--wait", target, "--wait-secret", "redis-auth", "--waitfor-arg=--timeout=4s",
+                   ship=False)  # fmt: skip
+    password = REDIS_PASSWORD if right else "not-the-password"
+    doc["spec"]["restartPolicy"] = "Never"  # a failed init container fails the pod at once
+    pod = make_pod(
+        pods, doc, runtime, tmp_path, bindings=bindings(shop=app("-", "--idle-after", "5")),
+        services={"cache:6379": f"127.0.0.1:{redis_auth_server.port}"},
+        secrets={"redis-auth": {"password": password}},
+    )  # fmt: skip
+    if right:
+        pod.start(timeout=60)
+        assert pod.running["wait-for-cache"].exit_code == 0
+        assert "ready" in pod.output("wait-for-cache")
+        pod.delete()
+    else:
+        with pytest.raises(PodFailed, match="init container wait-for-cache exited 1"):
+            pod.start(timeout=60)
+        said = pod.output("wait-for-cache")
+        assert "WRONGPASS" in said or "invalid password" in said, said
+        assert "shop" not in pod.running
+    assert password not in pod.output("wait-for-cache")
 
 
 @pytest.mark.parametrize("mode", ["native", "colocated"])
@@ -580,3 +667,103 @@ def test_an_injected_pod_waits_and_ships_every_line_once(
         assert pod.running[name].exit_code == 0, pod.output(name)[-3000:]
         assert not pod.running[name].killed
     assert_shipped_exactly_once(es, pod.volume("pod-agents-logs") / "app.log", pod)
+
+
+# -- real-world workloads through `pod-agents inject`, run from their controllers' pods ---
+
+WORKLOAD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
+IDLE = app("-", "--idle-after", "5", stands_in=True)  # a container that only idles
+ONCE = app("-", "--exit-after", "3", stands_in=True)  # an init container's short task
+SHOP_OTHERS = {"nginxinc/nginx-unprivileged:1.27": IDLE,
+               "registry.example.com/shop/exporter:1.0.3": IDLE}  # fmt: skip
+BILLING_INITS = {"registry.example.com/billing/migrate:7": ONCE,
+                 "registry.example.com/billing/warm:7": ONCE}  # fmt: skip
+# name: fixture, inject's flags, the app container, its log file, the other images
+REAL_WORLD = {
+    "deployment-shop-native": (
+        "deployment-shop.yaml", ("--container", "shop", "--ship", "/var/log/shop/*.log"),
+        "shop", "/var/log/shop/shop.log",
+        SHOP_OTHERS),
+    "deployment-shop-colocated": (
+        "deployment-shop.yaml",
+        ("--sidecar", "colocated", "--container", "shop", "--ship", "/var/log/shop/*.log"),
+        "shop", "/var/log/shop/shop.log",
+        SHOP_OTHERS),
+    "statefulset-postgres": (
+        "statefulset-postgres.yaml", ("--ship", "/var/lib/postgresql/data/pgdata/log/*.log"),
+        "postgres", "/var/lib/postgresql/data/pgdata/log/postgresql-Sat.log", {}),
+    "cronjob-report": (
+        "cronjob-report.yaml", ("--container", "report", "--ship", "/var/log/report/*.log"),
+        "report", "/var/log/report/run.log", {}),
+    "pod-shared-pid": (
+        "pod-shared-pid.yaml",
+        ("--sidecar", "colocated", "--container", "billing", "--ship", "/var/log/billing/*.log"),
+        "billing", "/var/log/billing/api.log",
+        BILLING_INITS),
+}  # fmt: skip
+
+
+def inject_file(name: str, *flags: str) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.inject", "inject", "--wait", "tcp://elasticsearch:9200",
+         "--es", "http://elasticsearch:9200", "--es-secret", "elasticsearch-credentials",
+         *flags, str(FIXTURES / name)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def host_path(pod: Pod, container: str, path: str) -> Path:
+    """Where a file the container sees at `path` is on this machine: under the volume
+    mounted over it."""
+    spec = next(c for c in pod.spec["containers"] if c["name"] == container)
+    mount = max((m for m in spec.get("volumeMounts", [])
+                 if path.startswith(m["mountPath"].rstrip("/") + "/")),
+                key=lambda m: len(m["mountPath"]))  # fmt: skip
+    return pod.volume(mount["name"]) / Path(path).relative_to(mount["mountPath"])
+
+
+@pytest.mark.parametrize("case", list(REAL_WORLD))
+def test_real_world_workloads_injected_ship_every_line_once_from_their_pods(
+    case: str, runtime: str, tmp_path: Path, pods: list[Pod], es: StandInProcess
+) -> None:
+    fixture, flags, app_name, logfile, others = REAL_WORLD[case]
+    docs = inject_file(fixture, *flags)
+    workload = next(d for d in docs if d["kind"] in WORKLOAD_KINDS)
+    configmaps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    containers = as_pod(workload)["spec"]["containers"]
+    image = next(c["image"] for c in containers if c["name"] == app_name)
+    batch = workload["kind"] in {"CronJob", "Job"}
+    # a batch job ends by itself; a server idles, then logs its shutdown late
+    late = ["--idle-after", "100", "--shutdown-delay", "1"]
+    app_args = ["--exit-after", "300"] if batch else late
+    es.start()
+    pod = make_pod(
+        pods, workload, runtime, tmp_path,
+        bindings=bindings(**{image: app(logfile, *app_args, stands_in=True), **others}),
+        services={"elasticsearch:9200": f"127.0.0.1:{es.port}"},
+        secrets={**SECRETS, "postgres": {"password": "pg-secret"}}, configmaps=configmaps,
+    )  # fmt: skip
+    assert pod.kind == workload["kind"]
+    pod.start(timeout=90)
+    # waitfor ran first, before the workload's own init containers and the app.
+    init_names = [c["name"] for c in pod.spec.get("initContainers", [])]
+    assert init_names[0] == "wait-for-elasticsearch"
+    assert pod.running["wait-for-elasticsearch"].exit_code == 0
+    for name in init_names[1:]:
+        assert pod.when(name, "started") >= pod.when("wait-for-elasticsearch", "exited")
+    if "logship" in init_names:  # native: the startupProbe held the app
+        assert pod.when(app_name, "started") >= pod.when("logship", "ready")
+    assert_contained(pod, "logship", "logship")
+    if batch:
+        pod.run_to_completion(timeout=90)
+        assert pod.phase() == "Succeeded"
+        assert pod.when(app_name, "exited") <= pod.when("logship", "sigterm")
+    else:
+        wait_for(lambda: app_traffic(list(es.messages())), what="the app's traffic to ship")
+        pod.delete()
+    for name in pod.running:
+        assert pod.running[name].exit_code == 0, (name, pod.output(name)[-3000:])
+        assert not pod.running[name].killed, name
+    assert_shipped_exactly_once(es, host_path(pod, app_name, logfile), pod)
