@@ -123,9 +123,13 @@ def run(config: Config, log: Logger) -> int:
     from agents.waitfor.targets import parse_target
 
     ctx = BuildContext(log=log, resolv_conf=config.resolv_conf)
+    if config.command and _which(config.command[0]) is None:
+        # Said before waiting, with the code exec would give it (as a shell does).
+        missing = "/" not in config.command[0] or not os.path.exists(config.command[0])
+        log.error("cannot run command", command=config.command[0],
+                  error="not found" if missing else "not executable")  # fmt: skip
+        return 127 if missing else 126
     try:
-        if config.command and _which(config.command[0]) is None:
-            raise OptionError(f"command {config.command[0]!r} not found or not executable")
         targets = [parse_target(raw) for raw in config.targets]
         checks = [(target, build_check(target, ctx)) for target in targets]
     except OptionError as exc:

@@ -125,6 +125,40 @@ def env_name(dest: str) -> str:
     return env_twin("WAITFOR_", dest)
 
 
+HELP_EPILOG = """\
+targets (options after #; docs/waitfor.md has them all):
+  host:port, tcp://host:port        a TCP connection is accepted
+  http://host[:port]/path           the response matches: #status=2xx #body=RE #json=PATH:V
+                                    (https:// with #ca=, #cert=, #key=, #insecure)
+  dns://name                        the name has records: #type=A|AAAA|SRV|... #min=N
+  file:///path, unix:///path        the path exists / the socket accepts a connection
+  postgres://[user@]host[:port]     the server accepts connections, as pg_isready
+                                    (postgresql:// too)
+  mysql://[user[:pw]@]host[:port]   the server completes its handshake (mariadb:// too)
+  redis://[:pw@]host[:port]         PING answers PONG (rediss:// with TLS)
+  amqp://host[:port]                the broker answers the protocol header (amqps://)
+  exec:COMMAND ARGS...              the command exits 0
+  A password can come from a file (a mounted Secret): #password-file=/path.
+
+examples:
+  waitfor db:5432 http://api:8080/healthz
+  waitfor --timeout 2m postgres://db:5432 redis://cache:6379 -- /app/server --port 8080
+  waitfor 'http://elasticsearch:9200/_cluster/health#json=status:green,yellow'
+  WAITFOR_TARGETS="dns://myservice tcp://mydb:5432" waitfor
+
+exit codes:
+  0        ready (with --invert: down)
+  124      timed out; the last line names each target not ready and why
+  2        usage or configuration error (a bad option, target or variable)
+  126/127  the command after -- is not executable / was not found
+  130/143  stopped by SIGINT/SIGTERM while waiting
+  1        any other failure
+  other    after --: the command's own exit code
+
+WAITFOR_TARGETS adds targets, separated by whitespace or commas; every option has its
+WAITFOR_* twin."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         raise OptionError(message)
@@ -135,14 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="waitfor",
         usage="waitfor [OPTIONS] TARGET... [-- COMMAND [ARGS...]]",
         description=(
-            "Wait until every TARGET is ready (tcp://, http(s)://, dns://, file://, unix://, "
-            "postgres://, mysql://, redis://, amqp://, exec:), then exit 0 or exec COMMAND."
+            "Wait until every TARGET is ready, then exit 0 or exec COMMAND (which then is "
+            "the process: its signals and exit code are its own)."
         ),
-        epilog=(
-            "Exit codes: 0 ready; 124 timed out; 2 usage or configuration error; "
-            "130/143 stopped by SIGINT/SIGTERM; 1 any other failure. "
-            "WAITFOR_TARGETS adds targets separated by whitespace or commas."
-        ),
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("targets", nargs="*", metavar="TARGET")
     for dest, flag, kind, text in OPTIONS:

@@ -79,7 +79,8 @@ def summarise(
             outcome=word if out.satisfied else f"not {word}",
             elapsed=round(out.elapsed, 3),
             attempts=out.attempts,
-            last_error=out.last_error,
+            # why it was not: a target that got there has no error to report
+            last_error=None if out.satisfied else out.last_error,
         )
     if signal_received is not None:
         name = signal.Signals(signal_received).name

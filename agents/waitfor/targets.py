@@ -202,20 +202,28 @@ def _redact_pairs(text: str, *, ours: bool) -> str:
     return "&".join(out)
 
 
+# `host:port` alone, as wait-for-it takes it: a TCP target
+_HOST_PORT = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):\d{1,5}"
+)
+
+
 def parse_target(raw: str, *, read_files: bool = True) -> Target:
-    """A target as waitfor takes it. `read_files=False`: a `#password-file=` is named but
-    not read (a file that exists only where the target will run, as `pod-agents inject`
-    writes it into a manifest)."""
+    """A target as waitfor takes it (`host:port` alone is `tcp://host:port`).
+    `read_files=False`: a `#password-file=` is named but not read (a file that exists only
+    where the target will run, as `pod-agents inject` writes it into a manifest)."""
     text = raw.strip()
+    if _HOST_PORT.fullmatch(text):
+        text = raw = f"tcp://{text}"
     scheme, colon, rest = text.partition(":")
     scheme = scheme.lower()
     if not colon or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
         raise TargetError(
-            _safe_display(raw), "not a URI: expected scheme://host:port or exec:COMMAND"
+            _safe_display(raw),
+            "not a URI: expected scheme://host:port, host:port or exec:COMMAND",
         )
     if scheme not in SCHEMES:
-        known = ", ".join(sorted(SCHEMES))
-        raise TargetError(_safe_display(raw), f"unknown scheme {scheme!r} (known: {known})")
+        raise TargetError(_safe_display(raw), unknown_scheme(scheme))
 
     if scheme == "exec":
         try:
@@ -318,6 +326,16 @@ def _read_password_file(target: Target, path: str) -> str:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise target.error(f"option password-file: cannot read {path}: {why}") from None
     return text.removesuffix("\n").removesuffix("\r")
+
+
+def unknown_scheme(scheme: str) -> str:
+    """The problem with an unknown scheme, naming the known one it is closest to."""
+    import difflib
+
+    known = sorted(SCHEMES)
+    close = difflib.get_close_matches(scheme, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}://? " if close else ""
+    return f"unknown scheme {scheme!r} ({hint}known: {', '.join(known)})"
 
 
 _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -300,12 +301,41 @@ def test_command_never_runs_after_a_failure(tmp_path: Path, closed_port: int) ->
     assert not marker.exists()
 
 
-def test_missing_command_is_reported_before_waiting() -> None:
-    started = time.monotonic()
-    result = run_waitfor("--timeout", "30s", f"tcp://127.0.0.1:{free_port()}", "--", "no-such-app")
-    assert result.returncode == 2
-    assert "command 'no-such-app' not found" in result.stderr
-    assert time.monotonic() - started < 10
+@pytest.mark.parametrize(
+    ("command", "code", "why"), [("no-such-app", 127, "not found"), ("{tmp}/app.sh", 126,
+                                 "not executable")]
+)  # fmt: skip
+def test_a_command_that_cannot_run_exits_as_a_shell_would_before_waiting(
+    command: str, code: int, why: str, tmp_path: Path
+) -> None:
+    """127 not found, 126 not executable, as documented (and as sh says it), and said at
+    once rather than after the wait: the target here never answers."""
+    command = command.format(tmp=tmp_path)
+    (tmp_path / "app.sh").write_text("#!/bin/sh\necho started\n")  # mode 0644
+    result = run_waitfor("--timeout", "30s", f"tcp://127.0.0.1:{free_port()}", "--", command)
+    assert result.returncode == code
+    assert f'cannot run command command={command} error="{why}"' in result.stderr
+    assert "waiting" not in result.stderr
+
+
+def test_host_port_alone_waits_for_tcp_and_the_ready_summary_has_no_error(
+    closed_port: int,
+) -> None:
+    """wait-for-it's `host:port`; a target that was refused before it got ready reports
+    no last_error in its ready summary."""
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        port = srv.getsockname()[1]
+        proc = start_waitfor("--json", "--timeout", "20s", f"127.0.0.1:{port}")
+        time.sleep(0.5)  # refused meanwhile
+        srv.listen()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in err.splitlines()]
+    assert any(e["message"] == "not ready" for e in events), err
+    (summary,) = [e for e in events if e["message"] == "summary"]
+    assert summary["target"] == f"tcp://127.0.0.1:{port}" and summary["outcome"] == "ready"
+    assert "last_error" not in summary
 
 
 # --- signals while waiting ---------------------------------------------------------------
@@ -392,7 +422,7 @@ def test_credentials_never_printed() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["db:5432"], "unknown scheme 'db'"),
+        (["htp://db:80"], "unknown scheme 'htp' (did you mean http://?"),
         (["tcp://db"], "missing port"),
         (["ftp://x:21"], "unknown scheme 'ftp'"),
         (["tcp://x:1", "--timeout"], "expected one argument"),
@@ -410,7 +440,14 @@ def test_usage_errors_exit_2_without_traceback(args: list[str], message: str) ->
 def test_version_and_help() -> None:
     assert run_waitfor("--version").stdout.startswith("waitfor ")
     help_text = run_waitfor("--help").stdout
-    assert "WAITFOR_TIMEOUT" in help_text and "124" in help_text
+    assert "WAITFOR_TIMEOUT" in help_text
+    from agents.waitfor.targets import SCHEMES
+
+    for scheme in SCHEMES:  # every kind of target, with its syntax
+        assert re.search(rf"(^|[ (]){scheme}:", help_text, re.M), scheme
+    assert "host:port" in help_text and "examples:" in help_text
+    for code in ("124", "126/127", "130/143", "\n  0 ", "\n  2 ", "\n  1 "):
+        assert code in help_text, code
 
 
 def test_console_script_is_installed() -> None:

@@ -41,8 +41,12 @@ def test_ipv6_address_keeps_brackets_for_display() -> None:
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [
-        ("db:5432", "unknown scheme 'db'"),
-        ("localhost", "not a URI"),
+        ("db", "not a URI"),
+        ("localhost", "not a URI: expected scheme://host:port, host:port or exec:COMMAND"),
+        ("db:5432x", "unknown scheme 'db'"),
+        ("htp://api:80", "unknown scheme 'htp' (did you mean http://? known: "),
+        ("postgress://db:5432", "(did you mean postgres://?"),
+        ("mysq://db:3306", "(did you mean mysql://?"),
         ("gopher://x:70", "unknown scheme 'gopher'"),
         ("tcp://db", "missing port"),
         ("tcp://:5432", "missing host"),
@@ -246,3 +250,24 @@ def test_without_reading_files_a_password_file_is_named_not_read(tmp_path: Path)
     assert (target.password_file, target.password) == (f"{tmp_path}/in-the-pod", None)
     with pytest.raises(TargetError, match="a password in the URI and a password-file"):
         parse_target(f"redis://:pw@cache:6379#password-file={tmp_path}/x", read_files=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "display"),
+    [
+        ("db:5432", "tcp://db:5432"),
+        ("127.0.0.1:8080", "tcp://127.0.0.1:8080"),
+        ("[::1]:6379", "tcp://[::1]:6379"),
+        ("my-db.shop.svc.cluster.local:5432", "tcp://my-db.shop.svc.cluster.local:5432"),
+        ("redis:6379", "tcp://redis:6379"),  # a compose service named redis, as wait-for-it
+    ],
+)
+def test_host_and_port_alone_is_a_tcp_target(raw: str, display: str) -> None:
+    target = parse_target(raw)
+    assert (target.scheme, target.display) == ("tcp", display)
+
+
+def test_an_unknown_scheme_far_from_every_known_one_gets_no_guess() -> None:
+    with pytest.raises(TargetError) as caught:
+        parse_target("gopher://x:70")
+    assert "did you mean" not in str(caught.value)
