@@ -132,8 +132,9 @@ targets (options after #; docs/waitfor.md has them all):
                                     (https:// with #ca=, #cert=, #key=, #insecure)
   dns://name                        the name has records: #type=A|AAAA|SRV|... #min=N
   file:///path, unix:///path        the path exists / the socket accepts a connection
-  postgres://[user@]host[:port]     the server accepts connections, as pg_isready
-                                    (postgresql:// too)
+  postgres://[user@]host[:port][/db]  the server accepts connections, as pg_isready
+                                    (postgresql:// too); #table=NAME exists, #query=SQL
+                                    returns a row (waitfor logs in)
   mysql://[user[:pw]@]host[:port]   the server completes its handshake (mariadb:// too)
   redis://[:pw@]host[:port]         PING answers PONG (rediss:// with TLS)
   amqp://host[:port]                the broker answers the protocol header (amqps://)

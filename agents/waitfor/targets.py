@@ -315,7 +315,7 @@ def parse_target(raw: str, *, read_files: bool = True) -> Target:
 # Schemes whose check logs in: a password can come from a file (a mounted Secret), so
 # that it is in neither the command line (`ps`, /proc/PID/cmdline) nor the environment.
 PASSWORD_SCHEMES = frozenset({"http", "https", "mysql", "mariadb", "redis", "rediss", "amqp",
-                              "amqps"})  # fmt: skip
+                              "amqps", "postgres", "postgresql"})  # fmt: skip
 
 
 def _read_password_file(target: Target, path: str) -> str:

@@ -214,6 +214,13 @@ def as_postgres_user() -> list[str]:
 
 
 POSTGRES_REJECTED_USER = "turned_away"
+# Roles that log in with a password, one per method the server can ask for:
+# user → (pg_hba.conf method, how the password is stored, the password).
+POSTGRES_LOGINS = {
+    "clear_user": ("password", "scram-sha-256", "clear-pw-4Tq"),
+    "md5_user": ("md5", "md5", "md5-pw-8Zr"),
+    "scram_user": ("scram-sha-256", "scram-sha-256", "scram-pw-2Wx"),
+}
 
 
 class Postgres(ServerProcess):
@@ -235,7 +242,21 @@ class Postgres(ServerProcess):
         )  # fmt: skip
         # One role that pg_hba.conf turns away before authentication even starts.
         hba = self.datadir / "pg_hba.conf"
-        hba.write_text(f"host all {POSTGRES_REJECTED_USER} all reject\n" + hba.read_text())
+        logins = "".join(f"host all {u} all {m}\n" for u, (m, _, _) in POSTGRES_LOGINS.items())
+        hba.write_text(f"host all {POSTGRES_REJECTED_USER} all reject\n" + logins + hba.read_text())
+
+    def sql(self, statement: str) -> str:
+        """Run SQL as the superuser (psql over TCP, trust): → its output."""
+        argv = [str(self.bindir / "psql"), "-h", HOST, "-p", str(self.port), "-U", "postgres",
+                "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", statement]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def create_logins(self) -> None:
+        for user, (_, stored, password) in POSTGRES_LOGINS.items():
+            self.sql(f"SET password_encryption = '{stored}'; "
+                     f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")  # fmt: skip
 
     def command(self) -> list[str]:
         return [
@@ -277,10 +298,12 @@ def _postgres_instances() -> Iterator[Callable[[], Postgres]]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Postgres]:
-    """A running PostgreSQL (trust authentication, superuser `postgres`)."""
+    """A running PostgreSQL (trust authentication, superuser `postgres`; the roles of
+    POSTGRES_LOGINS log in with their passwords)."""
     with _postgres_instances() as make:
         server = make()
         server.start()
+        server.create_logins()
         yield server
 
 

@@ -1,0 +1,175 @@
+""" "The database is ready for my app", not only "the port answers": waitfor logs in to the
+real PostgreSQL (password, MD5, SCRAM-SHA-256), MariaDB and Redis the tests start, and
+waits for a query's row, a table or a key that the app's migrations create. Each case
+waits while the thing is missing, sees it appear, and says why it was not ready; a
+wrong password is said and never printed."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.helpers import json_events, run_waitfor, start_waitfor
+from tests.integration.servers import HOST, POSTGRES_LOGINS, Postgres
+
+pytestmark = pytest.mark.integration
+
+FAIL_FAST = ("--timeout", "2s", "--attempt-timeout", "1s", "--interval", "200ms", "--json")
+WAIT = ("--timeout", "30s", "--interval", "200ms", "--json")
+
+
+def events(stderr: str, message: str) -> list[dict[str, Any]]:
+    return [e for e in json_events(stderr) if e["message"] == message]
+
+
+def waits_until(argv: list[str], make_ready: Any, *, missing: str) -> dict[str, Any]:
+    """waitfor started on `argv` says "not ready" with `missing` in its reason, then
+    `make_ready()` runs, then it exits 0: → its ready event."""
+    proc = start_waitfor(*WAIT, *argv)
+    try:
+        seen = ""
+        deadline = time.monotonic() + 20
+        while missing not in seen and time.monotonic() < deadline:
+            line = proc.stderr.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            seen += line
+        assert missing in seen, seen
+        make_ready()
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    stderr = seen + rest
+    assert proc.returncode == 0, stderr
+    (ready,) = events(stderr, "ready")
+    return ready
+
+
+def last_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 124, result.stderr
+    (summary,) = events(result.stderr, "summary")
+    return str(summary["last_error"])
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+
+def pg(server: Postgres, user: str = "postgres", password: str | None = None,
+       database: str = "postgres", options: str = "") -> str:  # fmt: skip
+    secret = f":{quote(password, safe='')}" if password is not None else ""
+    return f"postgres://{user}{secret}@{HOST}:{server.port}/{database}{options}"
+
+
+@pytest.mark.parametrize("user", sorted(POSTGRES_LOGINS))
+def test_postgres_logs_in_by_the_method_the_server_asks_for(
+    user: str, postgres_server: Postgres
+) -> None:
+    """password (cleartext), md5 and scram-sha-256, as pg_hba.conf says for each role."""
+    password = POSTGRES_LOGINS[user][2]
+    target = pg(postgres_server, user, password, options="#query=SELECT current_user")
+    result = run_waitfor(*FAIL_FAST, target)
+    assert result.returncode == 0, result.stderr
+    (ready,) = events(result.stderr, "ready")
+    assert ready["detail"] == "query: 1 row"
+    assert password not in result.stderr
+
+
+@pytest.mark.parametrize("user", sorted(POSTGRES_LOGINS))
+def test_postgres_wrong_password_is_not_ready_and_never_printed(
+    user: str, postgres_server: Postgres
+) -> None:
+    target = pg(postgres_server, user, "Wrong-Pw-77", options="#query=SELECT 1")
+    result = run_waitfor(*FAIL_FAST, target)
+    error = last_error(result)
+    assert error.startswith("login refused: password authentication failed for user"), error
+    assert "(28P01)" in error
+    assert "Wrong-Pw-77" not in result.stderr
+
+
+def test_postgres_without_a_password_says_to_give_one(postgres_server: Postgres) -> None:
+    result = run_waitfor(*FAIL_FAST, pg(postgres_server, "scram_user", options="#table=t"))
+    assert last_error(result) == (
+        "the server asks user 'scram_user' for a password: give it in the URI or as #password-file="
+    )
+
+
+def test_postgres_password_from_a_file_read_at_each_attempt(
+    postgres_server: Postgres, tmp_path: Path
+) -> None:
+    """A Secret rotated while waitfor waits: the next attempt reads the new password."""
+    user = "md5_user"
+    secret = tmp_path / "password"
+    secret.write_text("stale-password\n")
+    target = pg(postgres_server, user, options=f"#query=SELECT 1&password-file={secret}")
+    ready = waits_until(
+        [target], lambda: secret.write_text(POSTGRES_LOGINS[user][2] + "\n"),
+        missing="password authentication failed",
+    )  # fmt: skip
+    assert ready["detail"] == "query: 1 row"
+
+
+def test_postgres_waits_for_the_table_the_migrations_create(postgres_server: Postgres) -> None:
+    postgres_server.sql("DROP TABLE IF EXISTS shop.orders; CREATE SCHEMA IF NOT EXISTS shop")
+    target = pg(postgres_server, options="#table=shop.orders")
+    ready = waits_until(
+        [target], lambda: postgres_server.sql("CREATE TABLE shop.orders (id int)"),
+        missing="table shop.orders returned no rows",
+    )  # fmt: skip
+    assert ready["detail"] == "table shop.orders: 1 row"
+
+
+def test_postgres_waits_for_the_query_to_return_a_row(postgres_server: Postgres) -> None:
+    """The usual "migrations have run": a version row. A failing query is not ready with
+    the server's message; no row is not ready."""
+    postgres_server.sql("DROP TABLE IF EXISTS schema_migrations")
+    query = quote("SELECT 1 FROM schema_migrations WHERE version = '42'", safe="=' ")
+    target = pg(postgres_server, options=f"#query={query}")
+    result = run_waitfor(*FAIL_FAST, target)
+    assert last_error(result) == (
+        'query failed: relation "schema_migrations" does not exist (42P01)'
+    )
+    postgres_server.sql("CREATE TABLE schema_migrations (version text)")
+    ready = waits_until(
+        [target],
+        lambda: postgres_server.sql("INSERT INTO schema_migrations VALUES ('42')"),
+        missing="query returned no rows",
+    )
+    assert ready["detail"] == "query: 1 row"
+
+
+def test_postgres_database_not_created_yet_is_not_ready(postgres_server: Postgres) -> None:
+    postgres_server.sql("DROP DATABASE IF EXISTS shopdb")
+    target = pg(postgres_server, database="shopdb", options="#table=pg_class")
+    ready = waits_until(
+        [target], lambda: postgres_server.sql("CREATE DATABASE shopdb"),
+        missing='cannot log in: database \\"shopdb\\" does not exist (3D000)',
+    )  # fmt: skip
+    assert ready["detail"] == "table pg_class: 1 row"
+
+
+def test_postgres_without_a_query_keeps_pg_isready_rule(postgres_server: Postgres) -> None:
+    """No query: no login (a wrong password does not matter), as pg_isready."""
+    result = run_waitfor(*FAIL_FAST, pg(postgres_server, "scram_user", "wrong"))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ("#query=SELECT 1&table=t", "give #query= or #table=, not both"),
+        ("#query=", "option query: empty"),
+        ("#table=%20", "option table: empty"),
+        ("#querry=SELECT 1", "unknown option 'querry'"),
+    ],
+)
+def test_postgres_bad_options_are_usage_errors(options: str, problem: str) -> None:
+    result = run_waitfor(f"postgres://{HOST}:5432/db{options}")
+    assert result.returncode == 2
+    assert problem in result.stderr
