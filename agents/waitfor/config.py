@@ -135,7 +135,8 @@ targets (options after #; docs/waitfor.md has them all):
   postgres://[user@]host[:port][/db]  the server accepts connections, as pg_isready
                                     (postgresql:// too); #table=NAME exists, #query=SQL
                                     returns a row (waitfor logs in)
-  mysql://[user[:pw]@]host[:port]   the server completes its handshake (mariadb:// too)
+  mysql://[user[:pw]@]host[:port][/db]  the server completes its handshake (mariadb://
+                                    too); #table=NAME exists, #query=SQL returns a row
   redis://[:pw@]host[:port]         PING answers PONG (rediss:// with TLS)
   amqp://host[:port]                the broker answers the protocol header (amqps://)
   exec:COMMAND ARGS...              the command exits 0

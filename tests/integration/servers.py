@@ -321,6 +321,9 @@ MARIADB_MAX_CONNECT_ERRORS = 10
 # the server asks the client to switch plugins in the middle of the handshake.
 MARIADB_ED25519_USER = "ed"
 MARIADB_ED25519_PASSWORD = "ed-pw-9f3k"
+# An account with a password by mysql_native_password (MariaDB's default plugin).
+MARIADB_APP_USER = "app"
+MARIADB_APP_PASSWORD = "app-pw-3Kd"
 
 
 def mariadb_plugin_dir(mariadbd: str) -> Path | None:
@@ -359,6 +362,9 @@ class MariaDB(ServerProcess):
         sql = [
             "CREATE USER IF NOT EXISTS 'root'@'%';",
             "GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;",
+            f"CREATE USER IF NOT EXISTS '{MARIADB_APP_USER}'@'%' "
+            f"IDENTIFIED BY '{MARIADB_APP_PASSWORD}';",
+            f"GRANT ALL PRIVILEGES ON *.* TO '{MARIADB_APP_USER}'@'%';",
         ]
         if self.has_ed25519:
             sql.append(
@@ -398,6 +404,17 @@ class MariaDB(ServerProcess):
     def url(self, user: str | None = None, port: int | None = None) -> str:
         who = f"{user}@" if user else ""
         return f"mariadb://{who}{HOST}:{port or self.port}"
+
+    def sql(self, statement: str) -> str:
+        """Run SQL as root over the server's socket (the client from mariadb-client)."""
+        client = mariadb_client()
+        if client is None:
+            skip_missing("the mariadb client", "mariadb-client")
+        argv = [client, "--no-defaults", f"--socket={self.socket}", "-uroot", "-N", "-e",
+                statement]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
 
 @contextlib.contextmanager

@@ -15,7 +15,14 @@ from urllib.parse import quote
 import pytest
 
 from tests.helpers import json_events, run_waitfor, start_waitfor
-from tests.integration.servers import HOST, POSTGRES_LOGINS, Postgres
+from tests.integration.servers import (
+    HOST,
+    MARIADB_APP_PASSWORD,
+    MARIADB_APP_USER,
+    POSTGRES_LOGINS,
+    MariaDB,
+    Postgres,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -171,5 +178,85 @@ def test_postgres_without_a_query_keeps_pg_isready_rule(postgres_server: Postgre
 )
 def test_postgres_bad_options_are_usage_errors(options: str, problem: str) -> None:
     result = run_waitfor(f"postgres://{HOST}:5432/db{options}")
+    assert result.returncode == 2
+    assert problem in result.stderr
+
+
+# --- MariaDB (mysql://, mariadb://) ------------------------------------------------------
+
+
+def my(server: MariaDB, password: str | None = MARIADB_APP_PASSWORD, database: str = "",
+       options: str = "", scheme: str = "mysql") -> str:  # fmt: skip
+    secret = f":{quote(password, safe='')}" if password is not None else ""
+    path = f"/{database}" if database else ""
+    return f"{scheme}://{MARIADB_APP_USER}{secret}@{HOST}:{server.port}{path}{options}"
+
+
+def test_mariadb_waits_for_the_table_the_migrations_create(mariadb_server: MariaDB) -> None:
+    mariadb_server.sql("DROP DATABASE IF EXISTS shop; CREATE DATABASE shop")
+    target = my(mariadb_server, database="shop", options="#table=orders")
+    ready = waits_until(
+        [target], lambda: mariadb_server.sql("CREATE TABLE shop.orders (id int)"),
+        missing="table orders returned no rows",
+    )  # fmt: skip
+    assert ready["detail"] == "table orders: 1 row"
+
+
+def test_mariadb_table_names_its_database_or_takes_the_uris(mariadb_server: MariaDB) -> None:
+    mariadb_server.sql("CREATE DATABASE IF NOT EXISTS billing; "
+                       "CREATE TABLE IF NOT EXISTS billing.invoices (id int)")  # fmt: skip
+    result = run_waitfor(*FAIL_FAST, my(mariadb_server, options="#table=billing.invoices",
+                                        scheme="mariadb"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_mariadb_waits_for_the_query_to_return_a_row(mariadb_server: MariaDB) -> None:
+    mariadb_server.sql("DROP DATABASE IF EXISTS mig; CREATE DATABASE mig")
+    query = quote("SELECT version FROM schema_migrations WHERE version = '42'", safe="=' ")
+    target = my(mariadb_server, database="mig", options=f"#query={query}")
+    result = run_waitfor(*FAIL_FAST, target)
+    assert last_error(result) == "query failed: Table 'mig.schema_migrations' doesn't exist (1146)"
+    mariadb_server.sql("CREATE TABLE mig.schema_migrations (version varchar(20))")
+    ready = waits_until(
+        [target],
+        lambda: mariadb_server.sql("INSERT INTO mig.schema_migrations VALUES ('41'), ('42')"),
+        missing="query returned no rows",
+    )
+    assert ready["detail"] == "query: 1 row"
+
+
+def test_mariadb_unknown_database_and_wrong_password_are_not_ready(
+    mariadb_server: MariaDB,
+) -> None:
+    mariadb_server.sql("DROP DATABASE IF EXISTS later")
+    later = my(mariadb_server, database="later", options="#query=SELECT 1")
+    result = run_waitfor(*FAIL_FAST, later)
+    assert last_error(result) == "login refused: Unknown database 'later' (1049)"
+    result = run_waitfor(*FAIL_FAST, my(mariadb_server, "Wrong-Pw-55", options="#query=SELECT 1"))
+    error = last_error(result)
+    assert error.startswith("login refused: Access denied for user 'app'@"), error
+    assert error.endswith("(1045)") and "Wrong-Pw-55" not in result.stderr
+
+
+def test_mariadb_password_from_a_file(mariadb_server: MariaDB, tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text(MARIADB_APP_PASSWORD + "\n")
+    target = my(mariadb_server, None, options=f"#query=SELECT 1&password-file={secret}")
+    result = run_waitfor(*FAIL_FAST, target)
+    assert result.returncode == 0, result.stderr
+    assert events(result.stderr, "ready")[0]["detail"] == "query: 1 row"
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ("#table=orders", "option table: which database? mysql://host/DB#table=NAME"),
+        ("/shop#table=or'ders", 'option table: "or\'ders": NAME or DB.NAME'),
+        ("/shop#table=a.b.c", "NAME or DB.NAME"),
+        ("#query=SELECT 1&table=t", "give #query= or #table=, not both"),
+    ],
+)
+def test_mariadb_bad_options_are_usage_errors(options: str, problem: str) -> None:
+    result = run_waitfor(f"mysql://{HOST}:3306{options}")
     assert result.returncode == 2
     assert problem in result.stderr

@@ -1,14 +1,19 @@
-"""mysql://[user[:password]@]host[:port] — ready when the server completes its handshake.
+"""mysql://[user[:password]@]host[:port][/db] — ready when the server completes its
+handshake; with `#query=SQL` or `#table=NAME`, when the login succeeds and the query
+returns a row (the table exists): "the migrations have run".
 
 The server's greeting proves it accepts connections. We then answer the greeting (as
 `mysqladmin ping` does) instead of hanging up: MySQL and MariaDB count handshakes a client
 abandons as connection errors and block the host after `max_connect_errors` of them —
-a waiter polling for minutes would lock its own app out.
+a waiter polling for minutes would lock its own app out. Without a query a refused login
+still means "up"; with one it is "not ready", as are an unknown database, a failing query
+and no row, each with the server's message and error code.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
@@ -16,6 +21,7 @@ from agents.waitfor.checks._net import close_stream, open_stream, read_exactly
 from agents.waitfor.targets import Target
 
 CLIENT_LONG_PASSWORD = 0x1
+CLIENT_CONNECT_WITH_DB = 0x8
 CLIENT_PROTOCOL_41 = 0x200
 CLIENT_SECURE_CONNECTION = 0x8000
 CLIENT_PLUGIN_AUTH = 0x80000
@@ -71,9 +77,9 @@ def native_password(password: str, scramble: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(stage1, mix, strict=True))
 
 
-def handshake_response(user: str, password: str, scramble: bytes) -> bytes:
+def handshake_response(user: str, password: str, scramble: bytes, database: str = "") -> bytes:
     caps = CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION
-    caps |= CLIENT_PLUGIN_AUTH
+    caps |= CLIENT_PLUGIN_AUTH | (CLIENT_CONNECT_WITH_DB if database else 0)
     auth = native_password(password, scramble)
     return (
         struct.pack("<IIB23x", caps, 1 << 24, 33)
@@ -81,15 +87,53 @@ def handshake_response(user: str, password: str, scramble: bytes) -> bytes:
         + b"\0"
         + bytes([len(auth)])
         + auth
+        + (database.encode() + b"\0" if database else b"")
         + b"mysql_native_password\0"
     )
 
 
+def server_error(payload: bytes) -> str:
+    """An ERR packet → `message (code)`."""
+    code = int.from_bytes(payload[1:3], "little")
+    text = payload[3:]
+    if text[:1] == b"#":  # the SQL state marker and its five characters
+        text = text[6:]
+    return f"{text.decode('utf-8', 'replace').strip()} ({code})"
+
+
+def length_encoded(data: bytes) -> int:
+    first = data[0]
+    if first < 0xFB:
+        return first
+    size = {0xFC: 2, 0xFD: 3, 0xFE: 8}.get(first)
+    if size is None:
+        raise NotReady("not a MySQL server (a bad column count)")
+    return int.from_bytes(data[1 : 1 + size], "little")
+
+
+def is_eof(payload: bytes) -> bool:
+    return payload[:1] == b"\xfe" and len(payload) < 9
+
+
+_NAME = re.compile(r"[A-Za-z0-9_$]{1,64}")
+
+
+def table_query(table: str, database: str) -> str:
+    """A query with a row when `table` (`DB.NAME`, or NAME in the URI's database) exists."""
+    schema, _, name = table.rpartition(".")
+    schema = schema or database
+    # both names are [A-Za-z0-9_$] only: build checks them
+    where = f"table_schema = '{schema}' AND table_name = '{name}'"
+    return "SELECT 1 FROM information_schema.tables WHERE " + where  # noqa: S608
+
+
 class MysqlCheck(BaseCheck):
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, query: str | None = None, what: str = "query") -> None:
         self.host, self.port = target.host, target.port or 3306
         self.user = target.username or "waitfor"
+        self.database = target.path.lstrip("/")
         self.target = target  # its password is read at each attempt
+        self.query, self.what = query, what
 
     async def probe(self) -> str:
         reader, writer = await open_stream(self.host, self.port)
@@ -97,7 +141,7 @@ class MysqlCheck(BaseCheck):
             seq, payload = await read_packet(reader, GREETING_MAX)
             version, scramble, _plugin = parse_greeting(payload)
             password = self.target.current_password() or ""
-            response = handshake_response(self.user, password, scramble)
+            response = handshake_response(self.user, password, scramble, self.database)
             writer.write(len(response).to_bytes(3, "little") + bytes([seq + 1]) + response)
             await writer.drain()
             seq, answer = await read_packet(reader)
@@ -114,18 +158,67 @@ class MysqlCheck(BaseCheck):
                     await writer.drain()
                     seq, answer = await read_packet(reader)
             if answer[:1] == b"\x00":
-                writer.write(b"\x01\x00\x00\x00\x01")  # COM_QUIT
-                return f"server {version} accepts connections (logged in)"
+                if self.query is None:
+                    writer.write(b"\x01\x00\x00\x00\x01")  # COM_QUIT
+                    return f"server {version} accepts connections (logged in)"
+                return await self._run(reader, writer)
+            if answer[:1] == b"\xff" and self.query is not None:
+                raise NotReady(f"login refused: {server_error(answer)}")
             if answer[:1] == b"\xff":
                 code = int.from_bytes(answer[1:3], "little")
                 if code in (ER_ACCESS_DENIED, ER_DBACCESS_DENIED):
                     return f"server {version} accepts connections (login refused: {code})"
                 parse_greeting(answer)  # raises NotReady with the server's message
+            if self.query is not None:
+                raise NotReady("the login needs more than waitfor speaks (mysql_native_password)")
             # An auth-switch or more-data request: the server is up and talking.
             return f"server {version} accepts connections"
         finally:
             await close_stream(writer)
 
+    async def _run(self, reader, writer) -> str:  # type: ignore[no-untyped-def]
+        """COM_QUERY after the login; count the rows of its result set, then COM_QUIT."""
+        query = self.query.encode()  # type: ignore[union-attr]
+        writer.write((len(query) + 1).to_bytes(3, "little") + b"\x00\x03" + query)
+        await writer.drain()
+        _, first = await read_packet(reader)
+        if first[:1] == b"\xff":
+            raise NotReady(f"{self.what} failed: {server_error(first)}")
+        rows = 0
+        if first[:1] != b"\x00":  # a result set: its columns, EOF, its rows, EOF
+            for _ in range(length_encoded(first)):
+                await read_packet(reader)
+            _, payload = await read_packet(reader)  # the EOF after the columns
+            while True:
+                _, payload = await read_packet(reader)
+                if payload[:1] == b"\xff":
+                    raise NotReady(f"{self.what} failed: {server_error(payload)}")
+                if is_eof(payload):
+                    break
+                rows += 1
+        writer.write(b"\x01\x00\x00\x00\x01")  # COM_QUIT
+        if rows == 0:
+            raise NotReady(f"{self.what} returned no rows")
+        return f"{self.what}: {rows} row{'s' if rows > 1 else ''}"
+
 
 def build(target: Target, ctx: BuildContext) -> MysqlCheck:
-    return MysqlCheck(target)
+    query = target.options.str("query")
+    table = target.options.str("table")
+    if query is not None and table is not None:
+        raise target.error("give #query= or #table=, not both")
+    if query is not None and not query.strip():
+        raise target.error("option query: empty")
+    database = target.path.lstrip("/")
+    if table is not None:
+        schema, _, name = table.rpartition(".")
+        if not all(_NAME.fullmatch(part) for part in (schema or database or "x", name)):
+            raise target.error(
+                f"option table: {table!r}: NAME or DB.NAME, of letters, digits, _ and $"
+            )
+        if not (schema or database):
+            raise target.error(
+                "option table: which database? mysql://host/DB#table=NAME or #table=DB.NAME"
+            )
+        return MysqlCheck(target, table_query(table, database), f"table {table}")
+    return MysqlCheck(target, query)
