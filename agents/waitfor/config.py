@@ -137,7 +137,8 @@ targets (options after #; docs/waitfor.md has them all):
                                     returns a row (waitfor logs in)
   mysql://[user[:pw]@]host[:port][/db]  the server completes its handshake (mariadb://
                                     too); #table=NAME exists, #query=SQL returns a row
-  redis://[:pw@]host[:port]         PING answers PONG (rediss:// with TLS)
+  redis://[:pw@]host[:port][/db]    PING answers PONG (rediss:// with TLS); #key=NAME
+                                    exists, #value=REGEX its value matches
   amqp://host[:port]                the broker answers the protocol header (amqps://)
   exec:COMMAND ARGS...              the command exits 0
   A password can come from a file (a mounted Secret): #password-file=/path.

@@ -503,6 +503,17 @@ class Redis(ServerProcess):
         # PONG, or NOAUTH when a password is set: either way it is serving.
         return answer.startswith((b"+PONG", b"-NOAUTH"))
 
+    def cli(self, *args: str) -> str:
+        """A command through redis-cli (plain servers only): → its output."""
+        client = _which("redis-cli")
+        if client is None:
+            skip_missing("redis-cli", "redis-tools")
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        argv = [client, "-h", HOST, "-p", str(self.port), *auth, *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
 
 @contextlib.contextmanager
 def _redis_instances() -> Iterator[Callable[..., Redis]]:

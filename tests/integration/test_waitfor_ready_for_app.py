@@ -20,8 +20,10 @@ from tests.integration.servers import (
     MARIADB_APP_PASSWORD,
     MARIADB_APP_USER,
     POSTGRES_LOGINS,
+    REDIS_PASSWORD,
     MariaDB,
     Postgres,
+    Redis,
 )
 
 pytestmark = pytest.mark.integration
@@ -258,5 +260,66 @@ def test_mariadb_password_from_a_file(mariadb_server: MariaDB, tmp_path: Path) -
 )
 def test_mariadb_bad_options_are_usage_errors(options: str, problem: str) -> None:
     result = run_waitfor(f"mysql://{HOST}:3306{options}")
+    assert result.returncode == 2
+    assert problem in result.stderr
+
+
+# --- Redis ------------------------------------------------------------------------------
+
+
+def test_redis_waits_for_a_key(redis_server: Redis) -> None:
+    redis_server.cli("DEL", "app:migrated")
+    target = f"redis://{HOST}:{redis_server.port}#key=app:migrated"
+    ready = waits_until([target], lambda: redis_server.cli("SET", "app:migrated", "1"),
+                        missing="key app:migrated does not exist")  # fmt: skip
+    assert ready["detail"] == "key app:migrated exists"
+
+
+def test_redis_waits_for_a_value_that_matches(redis_server: Redis) -> None:
+    """#value=REGEX: the string value must match; the value is never printed (a key may
+    hold a token), its length is."""
+    redis_server.cli("-n", "3", "SET", "schema:version", "41-secret-ish")
+    target = f"redis://{HOST}:{redis_server.port}/3#key=schema:version&value=^4[2-9]"
+    result = run_waitfor(*FAIL_FAST, target)
+    assert last_error(result) == "key schema:version does not match '^4[2-9]' (13 bytes)"
+    assert "secret-ish" not in result.stderr
+    ready = waits_until(
+        [target], lambda: redis_server.cli("-n", "3", "SET", "schema:version", "42"),
+        missing="does not match",
+    )  # fmt: skip
+    assert ready["detail"] == "key schema:version matches '^4[2-9]'"
+
+
+def test_redis_key_of_another_type_and_in_another_database(redis_server: Redis) -> None:
+    redis_server.cli("DEL", "jobs")
+    redis_server.cli("RPUSH", "jobs", "a")
+    port = redis_server.port
+    result = run_waitfor(*FAIL_FAST, f"redis://{HOST}:{port}#key=jobs&value=a")
+    assert last_error(result).startswith("GET jobs answered WRONGTYPE"), result.stderr
+    result = run_waitfor(*FAIL_FAST, f"redis://{HOST}:{port}/5#key=jobs")  # db 0 has it
+    assert last_error(result) == "key jobs does not exist"
+    assert run_waitfor(*FAIL_FAST, f"redis://{HOST}:{port}/0#key=jobs").returncode == 0
+
+
+def test_redis_key_after_auth(redis_auth_server: Redis) -> None:
+    redis_auth_server.cli("SET", "ready", "yes")
+    secret = quote(REDIS_PASSWORD, safe="")
+    target = f"redis://:{secret}@{HOST}:{redis_auth_server.port}#key=ready&value=yes"
+    result = run_waitfor(*FAIL_FAST, target)
+    assert result.returncode == 0, result.stderr
+    assert REDIS_PASSWORD not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("redis://h:6379#value=x", "option value: matches the value of #key=NAME"),
+        ("redis://h:6379#key=a&value=(", "option value: not a regular expression"),
+        ("redis://h:6379/two#key=a", "the database is a number"),
+        ("redis://h:6379#key=", "option key: empty"),
+    ],
+)
+def test_redis_bad_options_are_usage_errors(target: str, problem: str) -> None:
+    result = run_waitfor(target)
     assert result.returncode == 2
     assert problem in result.stderr
