@@ -140,6 +140,8 @@ targets (options after #; docs/waitfor.md has them all):
   redis://[:pw@]host[:port][/db]    PING answers PONG (rediss:// with TLS); #key=NAME
                                     exists, #value=REGEX its value matches
   amqp://host[:port]                the broker answers the protocol header (amqps://)
+  grpc://host:port                  the gRPC health service answers SERVING
+                                    (#service=NAME; grpcs:// with TLS)
   exec:COMMAND ARGS...              the command exits 0
   A password can come from a file (a mounted Secret): #password-file=/path.
 

@@ -34,6 +34,8 @@ SCHEMES: dict[str, str] = {
     "rediss": "redis",
     "amqp": "amqp",
     "amqps": "amqp",
+    "grpc": "grpc_health",
+    "grpcs": "grpc_health",
     "exec": "exec",
 }
 DEFAULT_PORTS = {
