@@ -111,3 +111,14 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes}m"
+
+
+def user_regex(pattern: str) -> re.Pattern[str]:
+    """A regular expression a user gave (an option), compiled without the warnings
+    Python's `re` gives for odd but legal patterns (`[[`: "possible nested set"): a bad
+    one raises re.error, which the caller turns into its option's error."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return re.compile(pattern)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from agents._options import user_regex
 from agents.logship.lines import Line
 
 PRESETS: dict[str, tuple[str, bool, str]] = {
@@ -44,7 +45,7 @@ class Joiner:
         max_lines: int = 500,
     ) -> None:
         try:
-            self.regex = re.compile(pattern)
+            self.regex = user_regex(pattern)
         except re.error as exc:
             raise MultilineError(f"multiline pattern {pattern!r}: {exc}") from None
         if match not in ("after", "before"):

@@ -411,3 +411,11 @@ def test_any_bulk_answer_gets_one_verdict_per_event(body: object, count: int) ->
     results = classify_response(body, count)
     assert len(results) == count
     assert all(isinstance(r, ItemResult) for r in results)
+
+
+def test_a_pattern_python_warns_about_is_refused_as_a_pattern_not_a_warning() -> None:
+    """`[[` makes `re` warn ("possible nested set") before it fails: the user gets the
+    option's error, not a FutureWarning (an exception where warnings are errors)."""
+    problem = refusal(lambda: Joiner("[[", negate=False, match="after", max_lines=5),
+                      MultilineError)  # fmt: skip
+    assert problem is not None and problem.startswith("multiline pattern '[['"), problem

@@ -17,6 +17,7 @@ from urllib.parse import urlunsplit
 
 import aiohttp
 
+from agents._options import user_regex
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
 from agents.waitfor.checks._net import describe_oserror, tls_from_options
 from agents.waitfor.targets import Target, TargetError
@@ -125,7 +126,7 @@ class HttpCheck(BaseCheck):
         self.status_text, self.status_ok = parse_status(opts.str("status") or "2xx", target.display)
         body = opts.str("body")
         try:
-            self.body = re.compile(body) if body is not None else None
+            self.body = user_regex(body) if body is not None else None
         except re.error as exc:
             raise target.error(f"option body: invalid regular expression: {exc}") from None
         json_spec = opts.str("json")

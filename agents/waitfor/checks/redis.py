@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from agents._options import user_regex
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
 from agents.waitfor.checks._net import close_stream, open_stream, tls_from_options
 from agents.waitfor.targets import Target
@@ -163,7 +164,7 @@ def build(target: Target, ctx: BuildContext) -> RedisCheck:
     value = None
     if pattern is not None:
         try:
-            value = re.compile(pattern)
+            value = user_regex(pattern)
         except re.error as exc:
             raise target.error(f"option value: not a regular expression: {exc}") from None
     db = target.path.strip("/")
