@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,32 @@ def run_python(code: str, timeout: float = 60) -> str:
 def json_events(stderr: str) -> list[dict[str, Any]]:
     """Parse `--json` output; every line must be a JSON object."""
     return [json.loads(line) for line in stderr.splitlines() if line.strip()]
+
+
+def ready_after(argv: Sequence[str], change: Callable[[], object], *, missing: str,
+                ) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """waitfor (`--json` among `argv`) says "not ready" with `missing` in its reason, then
+    `change()` happens, then waitfor exits 0: → its ready event and all it said."""
+    proc = start_waitfor(*argv)
+    seen = ""
+    try:
+        deadline = time.monotonic() + 20
+        while missing not in seen and time.monotonic() < deadline:
+            line = proc.stderr.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            seen += line
+        assert missing in seen, seen
+        change()
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    said = seen + rest
+    assert proc.returncode == 0, said
+    (ready,) = [e for e in json_events(said) if e["message"] == "ready"]
+    return ready, said
 
 
 def write_lines(path: Path, lines: list[str]) -> None:

@@ -122,7 +122,8 @@ def run(config: Config, log: Logger) -> int:
     from agents.waitfor.checks import BuildContext, build_check
     from agents.waitfor.targets import parse_target
 
-    ctx = BuildContext(log=log, resolv_conf=config.resolv_conf)
+    ctx = BuildContext(log=log, resolv_conf=config.resolv_conf, kubeconfig=config.kubeconfig,
+                       attempt_timeout=config.attempt_timeout)  # fmt: skip
     if config.command and _which(config.command[0]) is None:
         # Said before waiting, with the code exec would give it (as a shell does).
         missing = "/" not in config.command[0] or not os.path.exists(config.command[0])

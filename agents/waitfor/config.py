@@ -20,6 +20,7 @@ DEFAULTS = {
     "min_interval": "25ms",
     "consecutive": "1",
     "resolv_conf": "/etc/resolv.conf",
+    "kubeconfig": "",  # KUBECONFIG, else in-cluster, else ~/.kube/config
 }
 
 
@@ -41,6 +42,7 @@ class Config:
     json: bool
     quiet: bool
     resolv_conf: str
+    kubeconfig: str
     command: tuple[str, ...]
 
     __slots__ = (
@@ -51,6 +53,7 @@ class Config:
         "interval",
         "invert",
         "json",
+        "kubeconfig",
         "min_interval",
         "quiet",
         "resolv_conf",
@@ -72,6 +75,7 @@ class Config:
         json: bool = False,
         quiet: bool = False,
         resolv_conf: str = "/etc/resolv.conf",
+        kubeconfig: str = "",
         command: tuple[str, ...] = (),
     ) -> None:
         values = dict(locals())
@@ -104,6 +108,13 @@ OPTIONS: list[tuple[str, str, str, str]] = [
     ("json", "--json", "bool", "log JSON lines instead of text"),
     ("quiet", "--quiet", "bool", "log only errors"),
     ("resolv_conf", "--resolv-conf", "str", "resolver configuration for dns:// targets"),
+    (
+        "kubeconfig",
+        "--kubeconfig",
+        "str",
+        "kubeconfig for k8s:// targets (else KUBECONFIG, in a pod its service account, else "
+        "~/.kube/config)",
+    ),
 ]
 
 
@@ -142,6 +153,10 @@ targets (options after #; docs/waitfor.md has them all):
   amqp://host[:port]                the broker answers the protocol header (amqps://)
   grpc://host:port                  the gRPC health service answers SERVING
                                     (#service=NAME; grpcs:// with TLS)
+  k8s://job/NAME                    the Job completed (failed: exit 1 at once)
+  k8s://pods?selector=L&min=N       N pods Ready (k8s://pod/NAME: that one)
+  k8s://service/NAME                ready endpoints (#min=N)
+  k8s://deployment/NAME, k8s://statefulset/NAME   rolled out (#namespace=NS on all)
   exec:COMMAND ARGS...              the command exits 0
   A password can come from a file (a mounted Secret): #password-file=/path.
 
@@ -157,7 +172,7 @@ exit codes:
   2        usage or configuration error (a bad option, target or variable)
   126/127  the command after -- is not executable / was not found
   130/143  stopped by SIGINT/SIGTERM while waiting
-  1        any other failure
+  1        a target that can never be ready (a failed Job), or any other failure
   other    after --: the command's own exit code
 
 WAITFOR_TARGETS adds targets, separated by whitespace or commas; every option has its
@@ -189,9 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
         else:
             default = DEFAULTS[dest]
-            parser.add_argument(
-                flag, dest=dest, metavar=kind.upper(), help=f"{text} (env {env}, default {default})"
-            )
+            shown = f"env {env}, default {default}" if default else f"env {env}"
+            parser.add_argument(flag, dest=dest, metavar=kind.upper(), help=f"{text} ({shown})")
     parser.add_argument("--version", action="version", version=f"waitfor {__version__}")
     return parser
 
@@ -220,6 +234,8 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
             values[dest] = parse_bool(raw, name=name)
         else:
             values[dest] = raw
+    if not values["kubeconfig"] and env.get("KUBECONFIG"):
+        values["kubeconfig"] = env["KUBECONFIG"]  # kubectl's variable, as kubectl reads it
     targets = list(parsed.targets)
     if env.get("WAITFOR_TARGETS", "").strip():
         targets += [t for t in split_targets(env["WAITFOR_TARGETS"]) if t not in targets]

@@ -41,6 +41,7 @@ class Outcome:
         self.streak = 0
         self.last_error: str | None = None
         self.last_ok: str | None = None
+        self.failed: str | None = None  # a final outcome: why it will never be ready
         self.state = "pending"
 
 
@@ -65,10 +66,13 @@ def summarise(
     word = "down" if config.invert else "ready"
     ready = [o for o in outcomes if o.satisfied]
     success = bool(ready) if config.any else len(ready) == len(outcomes)
+    failed = [o for o in outcomes if o.failed is not None]
     if signal_received is not None:
         level, code = "warning", (Exit.SIGINT if signal_received == signal.SIGINT else Exit.SIGTERM)
     elif success:
         level, code = "info", Exit.READY
+    elif failed:
+        level, code = "error", Exit.FAILURE
     else:
         level, code = "error", Exit.TIMEOUT
     for out in outcomes:
@@ -76,7 +80,7 @@ def summarise(
             "info" if out.satisfied else level,
             "summary",
             target=out.target.display,
-            outcome=word if out.satisfied else f"not {word}",
+            outcome=word if out.satisfied else "failed" if out.failed else f"not {word}",
             elapsed=round(out.elapsed, 3),
             attempts=out.attempts,
             # why it was not: a target that got there has no error to report
@@ -88,6 +92,12 @@ def summarise(
     elif success:
         scope = "a target" if config.any else "all targets"
         log.info(f"{scope} {word}", elapsed=round(elapsed, 3))
+    elif failed:
+        reasons = "; ".join(f"{o.target.display} ({o.failed})" for o in failed)
+        log.error(
+            f"failed: {len(failed)} of {len(outcomes)} will never be {word}: {reasons}",
+            elapsed=round(elapsed, 3),
+        )
     else:
         failing = [o for o in outcomes if not o.satisfied]
         reasons = "; ".join(

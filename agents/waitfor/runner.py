@@ -16,7 +16,7 @@ import time
 from agents._backoff import polling_delay
 from agents._log import Logger
 from agents._options import format_duration
-from agents.waitfor.checks import NotReady
+from agents.waitfor.checks import Failed, NotReady
 from agents.waitfor.checks._net import describe_oserror
 from agents.waitfor.config import Config
 from agents.waitfor.report import Exit, Outcome, log_start, summarise
@@ -76,6 +76,19 @@ class Watcher:
             return False, describe_oserror(exc, self.target.address)
 
     async def run(self) -> Outcome:
+        try:
+            return await self._run()
+        except Failed as exc:  # final: no more attempts
+            out = self.outcome
+            out.attempts += 1
+            out.elapsed = self.clock() - self.started
+            out.failed = out.last_error = exc.reason
+            out.state = "failed"
+            self.log.error("failed", target=self.target.display,
+                           elapsed=round(out.elapsed, 3), error=exc.reason)  # fmt: skip
+            return out
+
+    async def _run(self) -> Outcome:
         cfg, out = self.config, self.outcome
         deadline = self.started + cfg.timeout if cfg.timeout else math.inf
         while (remaining := deadline - self.clock()) > 0:
@@ -195,8 +208,12 @@ class Runner:
                 done_ready = [t for t in done if t.result().satisfied]
                 if cfg.any and done_ready:
                     break
-                if any(not t.result().satisfied for t in done):
-                    break  # a watcher only returns unsatisfied at the deadline
+                if any(not t.result().satisfied and t.result().failed is None for t in done):
+                    break  # a watcher returns unsatisfied at the deadline, or failed
+                if not cfg.any and any(t.result().failed is not None for t in done):
+                    break  # all were needed: one can never be
+                if cfg.any and not pending:
+                    break
         finally:
             for task in (*pending, stopper):
                 task.cancel()

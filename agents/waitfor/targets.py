@@ -34,6 +34,7 @@ SCHEMES: dict[str, str] = {
     "rediss": "redis",
     "amqp": "amqp",
     "amqps": "amqp",
+    "k8s": "k8s",
     "grpc": "grpc_health",
     "grpcs": "grpc_health",
     "exec": "exec",
@@ -301,6 +302,10 @@ def parse_target(raw: str, *, read_files: bool = True) -> Target:
         if port is not None:
             raise target.error("a DNS name takes no port; choose the server with #server=IP:PORT")
         target.host = name
+        return target
+    if scheme == "k8s":  # k8s://KIND/NAME: the "host" is the kind
+        if port is not None or not host:
+            raise target.error("expected k8s://KIND/NAME or k8s://pods?selector=LABELS")
         return target
     if not host:
         raise target.error("missing host")

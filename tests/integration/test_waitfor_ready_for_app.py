@@ -7,14 +7,13 @@ wrong password is said and never printed."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import json_events, run_waitfor, start_waitfor
+from tests.helpers import json_events, ready_after, run_waitfor
 from tests.integration.servers import (
     HOST,
     MARIADB_APP_PASSWORD,
@@ -37,28 +36,7 @@ def events(stderr: str, message: str) -> list[dict[str, Any]]:
 
 
 def waits_until(argv: list[str], make_ready: Any, *, missing: str) -> dict[str, Any]:
-    """waitfor started on `argv` says "not ready" with `missing` in its reason, then
-    `make_ready()` runs, then it exits 0: → its ready event."""
-    proc = start_waitfor(*WAIT, *argv)
-    try:
-        seen = ""
-        deadline = time.monotonic() + 20
-        while missing not in seen and time.monotonic() < deadline:
-            line = proc.stderr.readline()  # type: ignore[union-attr]
-            if not line:
-                break
-            seen += line
-        assert missing in seen, seen
-        make_ready()
-        _, rest = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    stderr = seen + rest
-    assert proc.returncode == 0, stderr
-    (ready,) = events(stderr, "ready")
-    return ready
+    return ready_after([*WAIT, *argv], make_ready, missing=missing)[0]
 
 
 def last_error(result: subprocess.CompletedProcess[str]) -> str:

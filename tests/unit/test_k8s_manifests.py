@@ -58,7 +58,7 @@ def test_every_seed_pattern_has_manifests() -> None:
     assert patterns == [
         "01-colocated-sidecar", "02-init-containers", "03-native-sidecar",
         "04-event-simulator", "04-event-simulator-hostpath", "05-job-native-sidecar",
-        "06-deployment-components", "07-deployment-colocated",
+        "06-deployment-components", "07-deployment-colocated", "08-waitfor-rbac",
     ]  # fmt: skip
 
 
@@ -207,3 +207,25 @@ def test_the_hostpath_variant_needs_more_than_baseline_only_for_its_volume() -> 
             assert "runAsUser" not in sc and sc["capabilities"] == {"drop": ["ALL"]}
             assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"]
     assert spec["securityContext"]["runAsUser"] == 65532
+
+
+def test_the_waitfor_role_grants_what_every_k8s_target_asks() -> None:
+    """Each kind of k8s:// target LISTs and WATCHes one resource: the Role in
+    k8s/08-waitfor-rbac covers them all, and the deployment's targets parse."""
+    from agents.waitfor.checks.k8s import KINDS
+
+    (role,) = [d for p, d in DOCS if d["kind"] == "Role" and p.parent.name == "08-waitfor-rbac"]
+    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}  # fmt: skip
+    for prefix, resource in KINDS.values():
+        group = "" if prefix == "/api/v1" else prefix.split("/")[2]
+        for verb in ("list", "watch"):
+            assert (group, resource, verb) in granted, (group, resource, verb)
+    (binding,) = [d for _, d in DOCS if d["kind"] == "RoleBinding"]
+    (account,) = [d for _, d in DOCS if d["kind"] == "ServiceAccount"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"][0]["name"] == account["metadata"]["name"]
+    (deployment,) = [d for p, d in DOCS if p.parent.name == "08-waitfor-rbac"
+                     and d["kind"] == "Deployment"]  # fmt: skip
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]

@@ -26,6 +26,15 @@ class NotReady(Exception):
         self.reason = reason
 
 
+class Failed(Exception):
+    """A final outcome: the target will never be ready (a Job that failed). waitfor stops
+    waiting for it and exits 1 with the reason, rather than time out."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 if TYPE_CHECKING:
 
     class Check(Protocol):
@@ -42,9 +51,17 @@ class BaseCheck:
 class BuildContext:
     """What a check may need from the run beyond its own target."""
 
-    def __init__(self, log: Logger, resolv_conf: str = "/etc/resolv.conf") -> None:
+    def __init__(
+        self,
+        log: Logger,
+        resolv_conf: str = "/etc/resolv.conf",
+        kubeconfig: str = "",
+        attempt_timeout: float = 5.0,
+    ) -> None:
         self.log = log
         self.resolv_conf = resolv_conf
+        self.kubeconfig = kubeconfig  # k8s://: a kubeconfig file, else in-cluster
+        self.attempt_timeout = attempt_timeout
 
 
 def build_check(target: Target, ctx: BuildContext) -> Check:
