@@ -71,14 +71,14 @@ if [ "$offline" = 1 ]; then
         echo "the base has Python $base_py but $python is $host_py: set PYTHON=python$base_py" >&2
         exit 2
     fi
-    "$python" -m pip wheel -q -w wheels "$root[waitfor,logship]"
+    "$python" -m pip wheel -q -w wheels "$root[waitfor,logship,standin]"
 else
     base=${BASE:-python:3.12-slim}
     "$python" -m pip wheel -q --no-deps -w wheels "$root"
 fi
 
-# target:extra — the stand-in needs only aiohttp, which the waitfor extra brings
-for pair in waitfor:waitfor logship:logship es-standin:waitfor; do
+# target:extra
+for pair in waitfor:waitfor logship:logship es-standin:standin; do
     program=${pair%%:*} extra=${pair#*:}
     docker build -q -f Dockerfile --target "$program" \
         --build-arg BASE="$base" --build-arg OFFLINE="$offline" --build-arg EXTRA="$extra" \

@@ -39,10 +39,10 @@ def test_plain_targets_load_no_http_or_dns_library() -> None:
     assert report == {"code": 0, "loaded": ["asyncio"]}
 
 
-def test_http_target_loads_aiohttp_only() -> None:
+def test_http_target_loads_no_http_library() -> None:
     with socket.create_server(("127.0.0.1", 0)) as srv:
         report = modules_loaded_for(f"http://127.0.0.1:{srv.getsockname()[1]}/")
-    assert report["loaded"] == ["asyncio", "aiohttp"]
+    assert report["loaded"] == ["asyncio"]
 
 
 def test_dns_target_loads_dnspython_only() -> None:

@@ -207,13 +207,14 @@ def test_http_redirects_and_endless_or_slow_answers() -> None:
         }
         base = f"http://{HOST}:{redirects.port}"
         loop = "more than 10 redirects, a redirect loop:"
+        endless = "invalid HTTP response: no end of its headers in 64 KiB"
         expected = {
             f"{base}/a": f"{loop} {base}/a -> {base}/b -> {base}/a",
             f"{base}/self": f"{loop} {base}/self -> {base}/self",
             f"{base}/self#redirects=3": "more than 3 redirects, a redirect loop",
             f"{base}/away": "no answer within 1s",
-            f"http://{HOST}:{servers['big'].port}/": "invalid HTTP response: Got more than",
-            f"http://{HOST}:{servers['many'].port}/": "invalid HTTP response: Too many headers",
+            f"http://{HOST}:{servers['big'].port}/": endless,
+            f"http://{HOST}:{servers['many'].port}/": endless,
             f"http://{HOST}:{servers['body'].port}/#body=ready": "HTTP 200, body does not match",
             f"http://{HOST}:{servers['drip'].port}/": "no answer within 1s",
         }
