@@ -86,6 +86,8 @@ def waitfor_name(target: str) -> str:
 
     try:
         parsed = parse_target(target, read_files=False)
+        if parsed.scheme == "k8s":  # k8s://job/migrate → wait-for-migrate
+            parsed.host = parsed.path.strip("/") or parsed.host
         what = parsed.host or (Path(parsed.command[0]).name if parsed.command else "")
         what = what or Path(parsed.path).name
     except TargetError:  # not a target waitfor takes (refused before this): the name only

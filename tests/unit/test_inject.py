@@ -1039,6 +1039,10 @@ def test_dns_labels_and_unique_names() -> None:
         ("file:///etc/ready/flag", "wait-for-flag"),
         ("exec:pg_isready -h db", "wait-for-pg-isready"),
         ("https://x:443/#password-file=/nowhere/pw", "wait-for-x"),
+        ("db:5432", "wait-for-db"),
+        ("k8s://job/migrate", "wait-for-migrate"),
+        ("k8s://pods?selector=app=db&min=2", "wait-for-pods"),
+        ("grpc://orders:50051#service=shop.Orders", "wait-for-orders"),
     ],
 )
 def test_waitfor_names(target: str, name: str) -> None:
