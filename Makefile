@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: audit audit-strict test test-slow test-all demo lint bench bench-logship bench-images images test-images system-deps clean
+.PHONY: audit audit-strict test test-slow test-all demo lint bench bench-memory bench-logship bench-images images test-images system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench: $(STAMP)
 
 # ~20 minutes (a 10-minute outage among them); fetches syslog-ng from Debian's packages
 # into ~/.cache on first use. `benchmarks/logship_bench.py --quick`: ~3 minutes.
+# ~75 s: every kind of target's peak RSS beside wait-for-it, and where it goes
+bench-memory: $(STAMP)
+	$(BIN)/python benchmarks/waitfor_memory_bench.py
+
 bench-logship: $(STAMP)
 	$(BIN)/python benchmarks/logship_bench.py
 
