@@ -205,7 +205,8 @@ class ApiError(NotReady):
 async def _send(cluster: Cluster, path: str, query: dict[str, str]):  # type: ignore[no-untyped-def]
     reader, writer = await open_stream(cluster.host, cluster.port, tls=cluster.tls)
     target = quote(path) + ("?" + urlencode(query) if query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {cluster.host}:{cluster.port}",
+    host = f"[{cluster.host}]" if ":" in cluster.host else cluster.host  # an IPv6 cluster
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{cluster.port}",
              "Accept: application/json", f"User-Agent: waitfor/{__version__}",
              "Connection: close"]  # fmt: skip
     token = cluster.bearer()
