@@ -77,10 +77,90 @@ def native_password(password: str, scramble: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(stage1, mix, strict=True))
 
 
-def handshake_response(user: str, password: str, scramble: bytes, database: str = "") -> bytes:
+def sha2_password(password: str, scramble: bytes) -> bytes:
+    """caching_sha2_password's fast answer: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + nonce)."""
+    if not password:
+        return b""
+    first = hashlib.sha256(password.encode()).digest()
+    second = hashlib.sha256(first).digest()
+    third = hashlib.sha256(second + scramble[:20]).digest()
+    return bytes(a ^ b for a, b in zip(first, third, strict=True))
+
+
+def _der(data: bytes, pos: int) -> tuple[int, int, int]:
+    """One DER element at `pos` → (tag, start of its content, end of it)."""
+    tag, size = data[pos], data[pos + 1]
+    pos += 2
+    if size & 0x80:
+        count = size & 0x7F
+        size = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    return tag, pos, pos + size
+
+
+def rsa_public_key(pem: bytes) -> tuple[int, int]:
+    """A PEM public key (SubjectPublicKeyInfo, or PKCS#1 RSAPublicKey) → (n, e)."""
+    import base64
+
+    body = b"".join(line for line in pem.strip().splitlines() if not line.startswith(b"-----"))
+    der = base64.b64decode(body)
+    _, start, _ = _der(der, 0)  # the outer SEQUENCE
+    tag, inner, end = _der(der, start)
+    if tag == 0x30:  # SubjectPublicKeyInfo: the algorithm, then a BIT STRING of RSAPublicKey
+        tag, bits, _ = _der(der, end)
+        _, start, _ = _der(der, bits + 1)  # past the unused-bits byte: RSAPublicKey
+        tag, inner, end = _der(der, start)
+    n = int.from_bytes(der[inner:end], "big")
+    _, inner, end2 = _der(der, end)
+    return n, int.from_bytes(der[inner:end2], "big")
+
+
+def _mgf1(seed: bytes, length: int) -> bytes:
+    out = b""
+    counter = 0
+    while len(out) < length:
+        out += hashlib.sha1(seed + counter.to_bytes(4, "big")).digest()  # noqa: S324 - OAEP's
+        counter += 1
+    return out[:length]
+
+
+def oaep_encrypt(message: bytes, n: int, e: int) -> bytes:
+    """RSA with OAEP padding (SHA-1, MGF1-SHA-1): what MySQL's RSA_PKCS1_OAEP_PADDING is."""
+    import secrets
+
+    k = (n.bit_length() + 7) // 8
+    if len(message) > k - 42:
+        raise NotReady("the password is too long for the server's RSA key")
+    label = hashlib.sha1(b"").digest()  # noqa: S324
+    block = label + bytes(k - len(message) - 42) + b"\x01" + message
+    seed = secrets.token_bytes(20)
+    masked_block = bytes(a ^ b for a, b in zip(block, _mgf1(seed, k - 21), strict=True))
+    masked_seed = bytes(a ^ b for a, b in zip(seed, _mgf1(masked_block, 20), strict=True))
+    encoded = int.from_bytes(b"\0" + masked_seed + masked_block, "big")
+    return pow(encoded, e, n).to_bytes(k, "big")
+
+
+def rsa_password(password: str, scramble: bytes, pem: bytes) -> bytes:
+    """caching_sha2_password's full authentication without TLS: (password + NUL) XOR the
+    nonce, encrypted with the server's public key."""
+    plain = password.encode() + b"\0"
+    nonce = scramble[:20]
+    mixed = bytes(c ^ nonce[i % len(nonce)] for i, c in enumerate(plain))
+    n, e = rsa_public_key(pem)
+    return oaep_encrypt(mixed, n, e)
+
+
+def auth_answer(plugin: str, password: str, scramble: bytes) -> bytes | None:
+    if plugin == "mysql_native_password":
+        return native_password(password, scramble)
+    if plugin == "caching_sha2_password":
+        return sha2_password(password, scramble)
+    return None
+
+
+def handshake_response(user: str, auth: bytes, plugin: str, database: str = "") -> bytes:
     caps = CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION
     caps |= CLIENT_PLUGIN_AUTH | (CLIENT_CONNECT_WITH_DB if database else 0)
-    auth = native_password(password, scramble)
     return (
         struct.pack("<IIB23x", caps, 1 << 24, 33)
         + user.encode()
@@ -88,7 +168,8 @@ def handshake_response(user: str, password: str, scramble: bytes, database: str 
         + bytes([len(auth)])
         + auth
         + (database.encode() + b"\0" if database else b"")
-        + b"mysql_native_password\0"
+        + plugin.encode()
+        + b"\0"
     )
 
 
@@ -139,24 +220,38 @@ class MysqlCheck(BaseCheck):
         reader, writer = await open_stream(self.host, self.port)
         try:
             seq, payload = await read_packet(reader, GREETING_MAX)
-            version, scramble, _plugin = parse_greeting(payload)
+            version, scramble, plugin = parse_greeting(payload)
             password = self.target.current_password() or ""
-            response = handshake_response(self.user, password, scramble, self.database)
-            writer.write(len(response).to_bytes(3, "little") + bytes([seq + 1]) + response)
-            await writer.drain()
+            if plugin not in ("mysql_native_password", "caching_sha2_password"):
+                plugin = "mysql_native_password"  # the server switches us if it must
+            auth = auth_answer(plugin, password, scramble) or b""
+            response = handshake_response(self.user, auth, plugin, self.database)
+            seq = await self._send(writer, seq, response)
             seq, answer = await read_packet(reader)
-            if answer[:1] == b"\xfe" and len(answer) > 1:
-                # AuthSwitchRequest: answer it when we can, so the login completes.
-                plugin, _, data = answer[1:].partition(b"\0")
-                reply = None
-                if plugin == b"mysql_native_password":
-                    reply = native_password(password, data.rstrip(b"\0"))
-                elif plugin in DUMMY_AUTH_ANSWER:
-                    reply = bytes(DUMMY_AUTH_ANSWER[plugin])
-                if reply is not None:
-                    writer.write(len(reply).to_bytes(3, "little") + bytes([seq + 1]) + reply)
-                    await writer.drain()
+            for _ in range(4):  # a switch, then a fast or a full sha2 authentication
+                if answer[:1] == b"\xfe" and len(answer) > 1:
+                    # AuthSwitchRequest: answer it when we can, so the login completes.
+                    name, _, data = answer[1:].partition(b"\0")
+                    plugin, scramble = name.decode("ascii", "replace"), data.rstrip(b"\0")
+                    reply = auth_answer(plugin, password, scramble)
+                    if reply is None and name in DUMMY_AUTH_ANSWER:
+                        reply = bytes(DUMMY_AUTH_ANSWER[name])
+                    if reply is None:
+                        break
+                elif answer[:2] == b"\x01\x03" and plugin == "caching_sha2_password":
+                    seq, answer = await read_packet(reader)  # fast auth passed: OK follows
+                    continue
+                elif answer[:2] == b"\x01\x04" and plugin == "caching_sha2_password":
+                    # Full authentication, without TLS: ask for the server's RSA key.
+                    seq = await self._send(writer, seq, b"\x02")
                     seq, answer = await read_packet(reader)
+                    if answer[:1] != b"\x01" or b"PUBLIC KEY" not in answer:
+                        break
+                    reply = rsa_password(password, scramble, answer[1:])
+                else:
+                    break
+                seq = await self._send(writer, seq, reply)
+                seq, answer = await read_packet(reader)
             if answer[:1] == b"\x00":
                 if self.query is None:
                     writer.write(b"\x01\x00\x00\x00\x01")  # COM_QUIT
@@ -170,11 +265,21 @@ class MysqlCheck(BaseCheck):
                     return f"server {version} accepts connections (login refused: {code})"
                 parse_greeting(answer)  # raises NotReady with the server's message
             if self.query is not None:
-                raise NotReady("the login needs more than waitfor speaks (mysql_native_password)")
+                raise NotReady(
+                    "the login needs more than waitfor speaks "
+                    "(mysql_native_password, caching_sha2_password)"
+                )
             # An auth-switch or more-data request: the server is up and talking.
             return f"server {version} accepts connections"
         finally:
             await close_stream(writer)
+
+    @staticmethod
+    async def _send(writer, seq: int, payload: bytes) -> int:  # type: ignore[no-untyped-def]
+        """One packet, numbered after the last one received."""
+        writer.write(len(payload).to_bytes(3, "little") + bytes([(seq + 1) & 0xFF]) + payload)
+        await writer.drain()
+        return seq + 1
 
     async def _run(self, reader, writer) -> str:  # type: ignore[no-untyped-def]
         """COM_QUERY after the login; count the rows of its result set, then COM_QUIT."""
