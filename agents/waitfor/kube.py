@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from agents import __version__
 from agents.waitfor.checks import NotReady
-from agents.waitfor.checks._net import close_stream, open_stream, read_exactly
+from agents.waitfor.checks._net import body_pieces, close_stream, open_stream
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 BODY_LIMIT = 32 << 20  # a LIST of a namespace's pods; a stranger's stream reads as more
@@ -226,32 +226,12 @@ async def _send(cluster: Cluster, path: str, query: dict[str, str]):  # type: ig
     return int(parts[1]), headers, reader, writer
 
 
-async def _chunks(reader, headers: dict[str, str]):  # type: ignore[no-untyped-def]
-    """The body's pieces as they arrive: chunked, sized or up to the close."""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        while True:
-            size_line = await reader.readline()
-            try:
-                size = int(size_line.split(b";")[0].strip() or b"x", 16)
-            except ValueError:
-                raise NotReady(f"a broken chunk in the answer ({size_line[:30]!r})") from None
-            if size == 0:
-                return
-            data = await read_exactly(reader, size + 2, "the API server's answer")
-            yield data[:-2]
-    elif "content-length" in headers:
-        yield await read_exactly(reader, int(headers["content-length"]), "the answer")
-    else:
-        while chunk := await reader.read(65536):
-            yield chunk
-
-
 async def get_json(cluster: Cluster, path: str, query: dict[str, str]) -> dict:  # type: ignore[type-arg]
     """GET or LIST: the decoded object; an error status raises ApiError."""
     status, headers, reader, writer = await _send(cluster, path, query)
     try:
         body = b""
-        async for chunk in _chunks(reader, headers):
+        async for chunk in body_pieces(reader, headers, "the API server's answer"):
             body += chunk
             if len(body) > BODY_LIMIT:
                 raise NotReady(f"an answer of more than {BODY_LIMIT >> 20} MiB")
@@ -272,7 +252,7 @@ async def watch(cluster: Cluster, path: str, query: dict[str, str]):  # type: ig
     try:
         if status != 200:
             body = b""
-            async for chunk in _chunks(reader, headers):
+            async for chunk in body_pieces(reader, headers, "the API server's answer"):
                 body += chunk[: BODY_LIMIT - len(body)]
             try:
                 data = json.loads(body)
@@ -280,7 +260,7 @@ async def watch(cluster: Cluster, path: str, query: dict[str, str]):  # type: ig
                 data = None
             raise api_error(status, data, body, cluster, path, query)
         pending = b""
-        async for chunk in _chunks(reader, headers):
+        async for chunk in body_pieces(reader, headers, "the API server's answer"):
             pending += chunk
             while b"\n" in pending:
                 line, _, pending = pending.partition(b"\n")

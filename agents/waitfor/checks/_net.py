@@ -120,6 +120,35 @@ async def read_exactly(reader: asyncio.StreamReader, n: int, what: str) -> bytes
         raise NotReady(f"connection reset while reading {what}") from None
 
 
+async def body_pieces(reader: asyncio.StreamReader, headers: dict[str, str], what: str):  # type: ignore[no-untyped-def]
+    """An HTTP/1.1 body's pieces as they arrive: chunked, Content-Length or up to the
+    close (`headers`: lower-case names). A caller that has enough stops iterating."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        while True:
+            size_line = b""
+            try:
+                size_line = await reader.readline()  # ValueError: no line end in 64 KiB
+                size = int(size_line.split(b";")[0].strip() or b"x", 16)
+            except ValueError:
+                raise NotReady(f"a broken chunk in {what} ({size_line[:30]!r})") from None
+            if size == 0:
+                return
+            data = await read_exactly(reader, size + 2, what)
+            yield data[:-2]
+    elif "content-length" in headers:
+        try:
+            left = int(headers["content-length"])
+        except ValueError:
+            raise NotReady(f"a broken Content-Length in {what}") from None
+        while left > 0:
+            piece = await read_exactly(reader, min(left, 65536), what)
+            left -= len(piece)
+            yield piece
+    else:
+        while chunk := await reader.read(65536):
+            yield chunk
+
+
 def tls_from_options(target: Target, ctx: BuildContext, *, always: bool) -> ssl.SSLContext | None:
     """The target's TLS options (ca, cert, key, insecure) → a context, or None.
 

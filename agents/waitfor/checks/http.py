@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from agents._options import user_regex
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
 from agents.waitfor.checks._net import (
+    body_pieces,
     close_stream,
     describe_oserror,
     open_stream,
@@ -50,27 +51,12 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
 
 async def _read_body(reader, headers: dict[str, str], limit: int) -> bytes:  # type: ignore[no-untyped-def]
     """Content-Length, chunked, or up to the close; at most `limit` bytes kept."""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        chunks: list[bytes] = []
-        size = 0
-        while size < limit:
-            line = await reader.readuntil(b"\r\n")
-            n = int(line.split(b";", 1)[0].strip() or b"x", 16)
-            if n == 0:
-                break
-            data = await reader.readexactly(n + 2)
-            chunks.append(data[:-2])
-            size += n
-        return b"".join(chunks)[:limit]
-    length = headers.get("content-length")
-    if length is not None:
-        n = int(length)
-        return await reader.readexactly(min(n, limit))
-    chunks, size = [], 0
-    while size < limit and (chunk := await reader.read(limit - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+    body = b""
+    async for piece in body_pieces(reader, headers, "the response body"):
+        body += piece
+        if len(body) >= limit:
+            break
+    return body[:limit]
 
 
 def parse_status(spec: str, display: str) -> tuple[str, Callable[[int], bool]]:
@@ -239,8 +225,8 @@ class HttpCheck(BaseCheck):
             if body_wanted and method != "HEAD" and int(code_text) not in (204, 304):
                 try:
                     body = await _read_body(reader, headers, _BODY_LIMIT)
-                except (asyncio.IncompleteReadError, ValueError, asyncio.LimitOverrunError) as exc:
-                    raise NotReady(f"response body broken: {type(exc).__name__}") from None
+                except NotReady as exc:
+                    raise NotReady(f"response body broken: {exc.reason}") from None
             return _Answer(int(code_text), reason, headers, body)
         except ConnectionResetError as exc:
             raise NotReady(describe_oserror(exc, where)) from None
