@@ -99,6 +99,14 @@ def json_events(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines() if line.strip()]
 
 
+def usage_error(*argv: str) -> str:
+    """waitfor refuses `argv` before waiting (exit 2): → what it said."""
+    result = run_waitfor(*argv)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
 def ready_after(argv: Sequence[str], change: Callable[[], object], *, missing: str,
                 ) -> tuple[dict[str, Any], str]:  # fmt: skip
     """waitfor (`--json` among `argv`) says "not ready" with `missing` in its reason, then

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import json_events, run_waitfor, start_waitfor
+from tests.helpers import json_events, run_waitfor, start_waitfor, usage_error
 
 grpc = pytest.importorskip("grpc", reason="grpcio is a dev dependency (pyproject.toml)")
 health = pytest.importorskip("grpc_health.v1.health", reason="grpcio-health-checking")
@@ -199,6 +199,4 @@ def test_plain_grpc_to_a_tls_server_is_not_ready(tls_server: tuple[Server, Path]
     ],
 )
 def test_bad_grpc_targets_are_usage_errors(target: str, problem: str) -> None:
-    result = run_waitfor(target)
-    assert result.returncode == 2
-    assert problem in result.stderr
+    assert problem in usage_error(target)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import WAITFOR, json_events, ready_after, run_waitfor, waitfor_env
+from tests.helpers import WAITFOR, json_events, ready_after, run_waitfor, usage_error, waitfor_env
 from tests.kubeapi import KubeAPI, recorded_body, recorded_events, recorded_object
 
 pytestmark = pytest.mark.integration
@@ -311,6 +311,4 @@ def test_a_bad_kubeconfig_is_a_usage_error(tmp_path: Path, content: Any, problem
 )
 def test_bad_k8s_targets_are_usage_errors(target: str, problem: str, tmp_path: Path,
                                           api: KubeAPI) -> None:  # fmt: skip
-    result = run_waitfor("--kubeconfig", str(api.kubeconfig), target)
-    assert result.returncode == 2, result.stderr
-    assert problem in result.stderr
+    assert problem in usage_error("--kubeconfig", str(api.kubeconfig), target)

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.helpers import json_events, ready_after, run_waitfor
+from tests.helpers import json_events, ready_after, run_waitfor, usage_error
 from tests.integration.servers import (
     HOST,
     MARIADB_APP_PASSWORD,
@@ -157,9 +157,7 @@ def test_postgres_without_a_query_keeps_pg_isready_rule(postgres_server: Postgre
     ],
 )
 def test_postgres_bad_options_are_usage_errors(options: str, problem: str) -> None:
-    result = run_waitfor(f"postgres://{HOST}:5432/db{options}")
-    assert result.returncode == 2
-    assert problem in result.stderr
+    assert problem in usage_error(f"postgres://{HOST}:5432/db{options}")
 
 
 # --- MariaDB (mysql://, mariadb://) ------------------------------------------------------
@@ -237,9 +235,7 @@ def test_mariadb_password_from_a_file(mariadb_server: MariaDB, tmp_path: Path) -
     ],
 )
 def test_mariadb_bad_options_are_usage_errors(options: str, problem: str) -> None:
-    result = run_waitfor(f"mysql://{HOST}:3306{options}")
-    assert result.returncode == 2
-    assert problem in result.stderr
+    assert problem in usage_error(f"mysql://{HOST}:3306{options}")
 
 
 # --- Redis ------------------------------------------------------------------------------
@@ -298,6 +294,4 @@ def test_redis_key_after_auth(redis_auth_server: Redis) -> None:
     ],
 )
 def test_redis_bad_options_are_usage_errors(target: str, problem: str) -> None:
-    result = run_waitfor(target)
-    assert result.returncode == 2
-    assert problem in result.stderr
+    assert problem in usage_error(target)
