@@ -337,9 +337,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(pyc_dir, ignore_errors=True)
 
 
-def bytecode_note() -> str:
-    if CHILD_ENV is not None:
-        return "cached (.pyc in a private PYTHONPYCACHEPREFIX, written by the warm-up runs)"
+def bytecode_note(child_env: dict[str, str] | None, warm_up: str = "the warm-up runs") -> str:
+    """How the tools got their bytecode: `child_env` is their environment (None: ours)."""
+    if child_env is not None:
+        return f"cached (.pyc in a private PYTHONPYCACHEPREFIX, written by {warm_up})"
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         return "inherited, PYTHONDONTWRITEBYTECODE set: uncached modules compile at every start"
     return "inherited"
@@ -490,7 +491,7 @@ def bench(args: argparse.Namespace, n_up: int, n_detect: int, seed: int) -> int:
         + ", ".join(f"{k} {len(s.values)}" for k, s in out["detect"].items())
     )
     print(f"runs counted: already-up: {counts}")
-    print(f"bytecode: {bytecode_note()}")
+    print(f"bytecode: {bytecode_note(CHILD_ENV)}")
     print(f"editable-install hooks: {editable_note()}")
     print(
         f"ratio = waitfor / wait-for-it (lower is better); p90 by linear interpolation; "
@@ -544,7 +545,7 @@ def bench(args: argparse.Namespace, n_up: int, n_detect: int, seed: int) -> int:
             "budget_hit": budget_hit,
             "detect_delays_s": delays,
             "rss_floor_kib": rss_floor_kib,
-            "bytecode": bytecode_note(),
+            "bytecode": bytecode_note(CHILD_ENV),
             "editable_hooks": editable_note(),
             "commands": {v.key: v.argv("PORT") for v in detect_variants},
             "samples": {

@@ -78,6 +78,7 @@ from waitfor_bench import (  # noqa: E402
     WAIT_FOR_IT,
     WAITFOR,
     bound_socket,
+    bytecode_note,
     editable_note,
     fmt_mib,
     machine,
@@ -689,14 +690,6 @@ def breakdown(runs: int, env: dict[str, str] | None, cwd: str) -> dict:
 CHILD_ENV: dict[str, str] | None = None  # the tools' environment; None inherits ours
 
 
-def bytecode_note() -> str:
-    if CHILD_ENV is not None:
-        return "cached (.pyc in a private PYTHONPYCACHEPREFIX, written by the warm-up round)"
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        return "inherited, PYTHONDONTWRITEBYTECODE set: uncached modules compile at every start"
-    return "inherited"
-
-
 def mib(kib: float | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:.1f}"
 
@@ -832,7 +825,7 @@ def bench(args: argparse.Namespace, servers: Servers, spawner: Spawner, closed: 
     print(f"waitfor:     {WAITFOR} --timeout {READY_TIMEOUT} (ready) / {NOT_READY_TIMEOUT} "
           f"(not ready) [flags] TARGET; shebang {shebang(WAITFOR)}")  # fmt: skip
     print(f"wait-for-it: {WAIT_FOR_IT} -s HOST:PORT -t 10 / 2; shebang {shebang(WAIT_FOR_IT)}")
-    print(f"bytecode: {bytecode_note()}")
+    print(f"bytecode: {bytecode_note(CHILD_ENV, 'a warm-up round')}")
     print(f"editable-install hooks: {editable_note()}")
     print(
         f"peak RSS = max of {args.runs} run(s) of ru_maxrss (wait4 on the tool's pid), "
@@ -912,7 +905,7 @@ def bench(args: argparse.Namespace, servers: Servers, spawner: Spawner, closed: 
             "runs": args.runs,
             "jobs": args.jobs,
             "rss_floor_kib": floor,
-            "bytecode": bytecode_note(),
+            "bytecode": bytecode_note(CHILD_ENV, "a warm-up round"),
             "editable_hooks": editable_note(),
             "goal_mib": GOAL_RSS_MIB,
             "cases": [
