@@ -168,7 +168,6 @@ class K8sCheck(BaseCheck):
         self.watch_seconds = max(1, int(ctx.attempt_timeout) - 1)
         self.version: str | None = None  # the resourceVersion to watch from
         self.items: dict[str, dict] = {}  # type: ignore[type-arg]
-        self.requests = 0
 
     def verdict(self) -> tuple[bool, str]:
         items = list(self.items.values())
@@ -189,7 +188,6 @@ class K8sCheck(BaseCheck):
     async def _list(self) -> None:
         from agents.waitfor.kube import get_json
 
-        self.requests += 1
         answer = await get_json(self.cluster, self.path, self.query)
         self.items = {
             i["metadata"]["name"]: i for i in answer.get("items") or () if isinstance(i, dict)
@@ -205,7 +203,6 @@ class K8sCheck(BaseCheck):
         query = {**self.query, "watch": "1", "resourceVersion": self.version,
                  "allowWatchBookmarks": "true",
                  "timeoutSeconds": str(self.watch_seconds)}  # fmt: skip
-        self.requests += 1
         async for event in watch(self.cluster, self.path, query):
             kind, obj = event.get("type"), event["object"]
             if kind == "ERROR":

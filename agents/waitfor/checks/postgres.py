@@ -154,7 +154,7 @@ class PostgresCheck(BaseCheck):
             kind = await read_exactly(reader, 1, "the server's answer")
             if kind not in FIRST_MESSAGES:
                 raise NotReady(f"not a PostgreSQL server (first message type {kind!r})")
-            payload = await self._rest(reader, kind)
+            payload = await self._rest(reader)
             if self.query is None:
                 return classify(kind, payload)
             classify(kind, payload)  # 57P03: not ready yet
@@ -169,7 +169,8 @@ class PostgresCheck(BaseCheck):
                 writer.write(b"X\0\0\0\4")  # Terminate: leave without a log line
             await close_stream(writer)
 
-    async def _rest(self, reader, kind: bytes) -> bytes:  # type: ignore[no-untyped-def]
+    async def _rest(self, reader) -> bytes:  # type: ignore[no-untyped-def]
+        """A message's length and payload, after its type byte."""
         header = await read_exactly(reader, 4, "the server's answer")
         length = struct.unpack("!I", header)[0]
         if not 4 <= length <= MESSAGE_MAX:
@@ -178,7 +179,7 @@ class PostgresCheck(BaseCheck):
 
     async def _next(self, reader) -> tuple[bytes, bytes]:  # type: ignore[no-untyped-def]
         kind = await read_exactly(reader, 1, "the server's answer")
-        return kind, await self._rest(reader, kind)
+        return kind, await self._rest(reader)
 
     def _password(self) -> str:
         password = self.target.current_password()
