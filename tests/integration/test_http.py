@@ -439,3 +439,27 @@ def test_garbage_resolv_conf_is_a_configuration_error(tmp_path: Path) -> None:
     result = run_waitfor(*FAST, "--resolv-conf", str(garbage), "dns://localhost")
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("answer", "ready", "reason"),
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"4\r\nall \r\n5;ext=1\r\nready\r\n0\r\n\r\n", True, ""),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nall \r\nzz\r\n", False,
+         "response body broken: a broken chunk in the response body (b'zz\\r\\n')"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\nall rea", False,
+         "response body broken: connection closed after 7 bytes while reading the response "
+         "body"),
+    ],
+    ids=["chunked", "broken-chunk", "short-content-length"],
+)  # fmt: skip
+def test_a_body_in_chunks_is_read_whole_and_a_broken_one_said(
+    raw_server: tuple[int, list[bytes]], answer: bytes, ready: bool, reason: str
+) -> None:
+    port, answers = raw_server
+    answers[0] = answer
+    result = run_waitfor("--timeout", "2s", "--interval", "200ms",
+                         f"http://127.0.0.1:{port}/#body=all%20ready")  # fmt: skip
+    assert (result.returncode == 0) is ready, result.stderr
+    assert reason in result.stderr
