@@ -12,16 +12,18 @@ The search rules are glibc's: `myservice` in a pod becomes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 
-import dns.asyncresolver
-import dns.exception
-import dns.name
-import dns.rdatatype
-import dns.resolver
-
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
+from agents.waitfor.resolver import (
+    BadName,
+    NameserversFailed,
+    NoSuchName,
+    ResolvConf,
+    Resolver,
+    check_name,
+    where,
+)
 from agents.waitfor.targets import Target
 
 TYPES = ("A", "AAAA", "CNAME", "SRV", "TXT", "MX", "NS")
@@ -47,27 +49,6 @@ def parse_server(text: str, display: str) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise TargetError(display, f"option server: bad port in {text!r}")
     return host, port
-
-
-def record_texts(rdtype: str, answer: dns.resolver.Answer) -> list[str]:
-    """Records as comparable strings: names lowercased without the trailing dot."""
-
-    def name(n: dns.name.Name) -> str:
-        return n.to_text(omit_final_dot=True).lower()
-
-    out = []
-    for rr in answer:
-        if rdtype in ("A", "AAAA"):
-            out.append(str(ipaddress.ip_address(rr.address)))
-        elif rdtype == "CNAME" or rdtype == "NS":
-            out.append(name(rr.target))
-        elif rdtype == "SRV":
-            out.append(f"{name(rr.target)}:{rr.port}")
-        elif rdtype == "MX":
-            out.append(name(rr.exchange))
-        elif rdtype == "TXT":
-            out.append(b"".join(rr.strings).decode("utf-8", "replace"))
-    return out
 
 
 def normalise_expected(rdtype: str, value: str) -> str:
@@ -103,45 +84,35 @@ class DnsCheck(BaseCheck):
         self.search = opts.bool("search", True)
         server = opts.str("server")
         try:
-            resolver = dns.asyncresolver.Resolver(
-                filename=ctx.resolv_conf, configure=server is None
-            )
-            if server is not None:
-                # Still honour the system's search domains and ndots with a chosen server,
-                # even when the file names no nameserver: dnspython complains about that
-                # only after it has read the search list and options.
-                system = dns.resolver.Resolver(configure=False)
-                with contextlib.suppress(dns.resolver.NoResolverConfiguration):
-                    system.read_resolv_conf(ctx.resolv_conf)
-                resolver.search, resolver.ndots = system.search, system.ndots
-                resolver.domain = system.domain
-        except (dns.resolver.NoResolverConfiguration, OSError, ValueError) as exc:
-            raise target.error(
-                f"no nameserver: {ctx.resolv_conf} unusable ({exc}); give one with #server=IP"
-            ) from None
+            conf = ResolvConf.read(ctx.resolv_conf)
+        except (OSError, UnicodeError) as exc:
+            if server is None:
+                raise target.error(
+                    f"no nameserver: {ctx.resolv_conf} unusable ({exc.strerror or exc}); "
+                    "give one with #server=IP"
+                ) from None
+            conf = ResolvConf(search=[])  # still a chosen server, without search domains
         if server is not None:
-            host, port = parse_server(server, target.display)
-            resolver.nameservers = [host]
-            resolver.port = port
-        self.resolver = resolver
-        try:
-            self.qname = dns.name.from_text(self.name, origin=None)
-        except dns.exception.DNSException as exc:
-            raise target.error(f"invalid DNS name {self.name!r}: {exc}") from None
-        self.where = f" (asked {server})" if server else ""
-
-    async def _query(self, rdtype: str) -> list[str]:
-        try:
-            answer = await self.resolver.resolve(
-                self.qname, rdtype, search=self.search, lifetime=30.0
+            # The system's search domains, ndots and timeouts still apply.
+            conf.nameservers = [parse_server(server, target.display)]
+        elif not conf.nameservers:
+            raise target.error(
+                f"no nameserver: {ctx.resolv_conf} names none; give one with #server=IP"
             )
-        except dns.resolver.NoAnswer:
-            return []
-        return record_texts(rdtype, answer)
+        self.conf = conf
+        self.resolver = Resolver(conf)
+        try:
+            self.qname = check_name(self.name)
+        except BadName as exc:
+            raise target.error(f"invalid DNS name {self.name!r}: {exc}") from None
+        self.where = f" (asked {where(conf.nameservers[0])})" if server else ""
 
     async def probe(self) -> str:
         kinds = ["A", "AAAA"] if self.rdtype == ADDRESS else [self.rdtype]
-        results = await asyncio.gather(*(self._query(k) for k in kinds), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self.resolver.resolve(self.qname, k, search=self.search) for k in kinds),
+            return_exceptions=True,
+        )
         found: list[str] = []
         errors: list[BaseException] = []
         for result in results:
@@ -166,22 +137,17 @@ class DnsCheck(BaseCheck):
         return f"{len(found)} {label} record(s): {', '.join(found[:3])}"
 
     def describe_no_answer(self, reason: str) -> str:
-        # dnspython drops replies with a wrong id or that do not parse, as it should
+        # Replies with a wrong id or that do not parse are dropped, as they should be
         # (they may be spoofed): to us such a nameserver looks silent.
         return f"{self.name}: {reason}{self.where}"
 
     def _describe(self, exc: BaseException) -> str:
-        if isinstance(exc, dns.resolver.NXDOMAIN):
-            tried = ", ".join(q.to_text(omit_final_dot=True) for q in exc.qnames())
-            return f"{self.name}: no such name (NXDOMAIN; tried {tried}){self.where}"
-        if isinstance(exc, dns.resolver.NoNameservers):
-            return f"{self.name}: every nameserver failed: {exc}"
-        if isinstance(exc, dns.exception.Timeout):
+        if isinstance(exc, NoSuchName):
+            return f"{self.name}: {exc}{self.where}"
+        if isinstance(exc, NameserversFailed) and exc.silent:
             return f"{self.name}: nameserver did not answer{self.where}"
-        if isinstance(exc, dns.exception.DNSException):
-            return f"{self.name}: {exc}"
-        if isinstance(exc, OSError):
-            return f"{self.name}: cannot query nameserver: {exc.strerror or exc}{self.where}"
+        if isinstance(exc, NameserversFailed):
+            return f"{self.name}: every nameserver failed: {exc}"
         raise exc
 
 
