@@ -3,8 +3,8 @@
 server, the empty name).
 
 One unary call over HTTP/2 needs no gRPC stack: the request and the answer are one small
-protobuf message each, written and read here, and HTTP/2 comes from `h2` (the
-python-hyper framing and HPACK library, ~2 MiB where grpcio costs ~11). NOT_SERVING,
+protobuf message each, written and read here, over one HTTP/2 request (checks/_h2.py,
+~0.2 MiB where h2 cost 1.6 and grpcio ~11). NOT_SERVING,
 UNKNOWN and SERVICE_UNKNOWN are not ready; a server without the health service answers
 UNIMPLEMENTED, a name the health service does not know NOT_FOUND, and each is said.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from agents import __version__
 from agents.waitfor.checks import BaseCheck, BuildContext, NotReady
+from agents.waitfor.checks._h2 import request
 from agents.waitfor.checks._net import close_stream, open_stream, tls_from_options
 from agents.waitfor.targets import Target
 
@@ -24,7 +25,7 @@ CODES = {0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADL
          5: "NOT_FOUND", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED",
          9: "FAILED_PRECONDITION", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
          16: "UNAUTHENTICATED"}  # fmt: skip
-ANSWER_LIMIT = 65536  # a health answer is a few bytes
+ANSWER_LIMIT = 16384  # a health answer is a few bytes; the limit stays below HTTP/2's window
 
 
 def varint(value: int) -> bytes:
@@ -91,70 +92,22 @@ class GrpcHealthCheck(BaseCheck):
         self.authority = target.address
 
     async def probe(self) -> str:
-        import h2.config
-        import h2.connection
-        import h2.events
-        import h2.exceptions
-
         reader, writer = await open_stream(self.host, self.port, tls=self.tls)  # type: ignore[arg-type]
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-        )
         try:
             if self.tls is not None:
                 protocol = writer.get_extra_info("ssl_object").selected_alpn_protocol()
                 if protocol != "h2":
                     raise NotReady(f"not a gRPC server (TLS without HTTP/2: ALPN {protocol})")
-            conn.initiate_connection()
-            stream = conn.get_next_available_stream_id()
-            conn.send_headers(stream, [
+            headers = [
                 (":method", "POST"), (":scheme", "https" if self.tls else "http"),
                 (":path", PATH), (":authority", self.authority),
                 ("content-type", "application/grpc"), ("te", "trailers"),
                 ("user-agent", f"waitfor/{__version__}"),
-            ])  # fmt: skip
-            conn.send_data(stream, request_message(self.service), end_stream=True)
-            writer.write(conn.data_to_send())
-            await writer.drain()
-            headers: dict[str, str] = {}
-            data = b""
-            received, understood = b"", False
-            while True:
-                chunk = await reader.read(65536)
-                if not chunk and received and not understood:
-                    start = received[:40]
-                    raise NotReady(f"not a gRPC server (no HTTP/2 in its answer: {start!r})")
-                if not chunk:
-                    raise NotReady("connection closed before the health answer")
-                received = (received + chunk)[:80]
-                if received.startswith(b"HTTP/"):
-                    line = received.split(b"\r\n", 1)[0].decode("ascii", "replace")
-                    raise NotReady(f"not a gRPC server (it answers HTTP/1: {line!r})")
-                try:
-                    events = conn.receive_data(chunk)
-                except h2.exceptions.ProtocolError as exc:
-                    raise NotReady(f"not a gRPC server (no HTTP/2: {exc})") from None
-                understood = understood or bool(events)
-                for event in events:
-                    if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
-                        headers.update(dict(event.headers))  # type: ignore[arg-type]
-                    elif isinstance(event, h2.events.DataReceived):
-                        data += event.data
-                        conn.acknowledge_received_data(event.flow_controlled_length, stream)
-                        if len(data) > ANSWER_LIMIT:
-                            raise NotReady(f"not a health answer ({len(data)} bytes)")
-                    elif isinstance(event, h2.events.StreamReset):
-                        raise NotReady(
-                            f"the server reset the call (HTTP/2 error {event.error_code})"
-                        )
-                    elif isinstance(event, h2.events.ConnectionTerminated):
-                        raise NotReady(
-                            f"the server ended the connection (GOAWAY {event.error_code})"
-                        )
-                writer.write(conn.data_to_send())
-                if any(isinstance(e, h2.events.StreamEnded) for e in events):
-                    break
-            return self._verdict(headers, data)
+            ]  # fmt: skip
+            answer = await request(
+                reader, writer, headers, request_message(self.service), limit=ANSWER_LIMIT
+            )
+            return self._verdict(answer.headers, answer.data)
         finally:
             await close_stream(writer)
 
