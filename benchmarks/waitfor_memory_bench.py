@@ -36,13 +36,19 @@ Then where the memory goes: VmRSS after imports, each ladder in a fresh interpre
 agents.waitfor.cli, (c) + asyncio (in two steps: the ssl module it imports, OpenSSL's
 libraries with it, then the rest), + agents.waitfor.runner (the not-ready path loads
 them; a ready tcp, file or unix target is confirmed by a blocking first look without),
-(d) + each kind's check module and its libraries (dns.asyncresolver, h2.*,
-agents.waitfor.kube ...), as increments. The kind's not-ready peak less its import
+(d) + each kind's check module and the modules it loads (agents.waitfor.resolver,
+checks._h2, agents.waitfor.kube ...), as increments. The kind's not-ready peak less its import
 total is its run-time cost: the event loop, TLS contexts, threads, buffers.
 
 Goal (from the issue): peak RSS <= 25 MiB, for every kind, ready and not ready; printed
 as PASS/MISS (a MISS is reported, not an error: the exit code is 0 unless the benchmark
 itself broke: a server that would not start, a kind that could not be measured).
+
+What runs: by default a copy installed for the purpose, as an image installs it: wheels of
+pod-agents[waitfor] and of wait-for-it built now (pip wheel; PyPI or pip's cache for the
+dependencies) and installed into a private venv in the temp dir. The dev venv's editable
+install runs a hook at every Python start (`__editable__*.pth`: pathlib, urllib, re ...)
+that costs both tools about 2 MiB no user pays; `--in-place` measures the dev venv anyway.
 
 By default the tools run with cached bytecode (a private PYTHONPYCACHEPREFIX, written by
 a warm-up round that is not counted, PYTHONDONTWRITEBYTECODE dropped), as in a
@@ -51,7 +57,7 @@ is written to the source tree. The server process imports tests.kubeapi from thi
 repository (and aiohttp, grpcio, trustme, dnspython from the venv). Linux only.
 
 Usage: .venv/bin/python benchmarks/waitfor_memory_bench.py [--quick] [--runs N] [--json FILE]
-           [--jobs N] [--inherit-env]
+           [--jobs N] [--inherit-env] [--in-place]
        (default 3 counted runs, the max reported, about 75 s on 2 CPUs; --quick 1 run)
 """
 
@@ -93,6 +99,41 @@ NOT_READY_TIMEOUT = "2s"
 WARM_UP_NOT_READY_TIMEOUT = "1s"  # the warm-up only writes .pyc files and fills the page cache
 CHILD_LIMIT_S = 15.0  # past a run's own --timeout, the benchmark kills it
 SERVER_START_S = 60.0
+
+
+class Tools:
+    """What is measured: by default an installed copy (see install_copy), else the dev venv."""
+
+    python = sys.executable
+    waitfor = WAITFOR
+    wait_for_it = WAIT_FOR_IT
+    how = "the dev venv in place"
+
+
+def install_copy(workdir: str) -> None:
+    """pod-agents[waitfor] and wait-for-it installed from wheels into a private venv, as an
+    image installs them: no editable-install hook runs at start-up. (The dev venv's hook,
+    `__editable__*.pth`, imports pathlib, urllib and more into every Python it starts:
+    about 2 MiB that no installed copy pays, on both tools.)"""
+    wheels, venv = os.path.join(workdir, "wheels"), os.path.join(workdir, "venv")
+    steps = [
+        [sys.executable, "-m", "pip", "wheel", "-q", "-w", wheels, f"{REPO}[waitfor]",
+         "wait-for-it"],
+        [sys.executable, "-m", "venv", venv],
+        [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q", "--no-index",
+         "--find-links", wheels, "pod-agents[waitfor]", "wait-for-it"],
+    ]  # fmt: skip
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True, timeout=600, check=False,
+                              cwd=workdir)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"installing a copy failed: {' '.join(step[:4])} ...: "
+                               f"{done.stderr.strip()[-1500:]}")  # fmt: skip
+    Tools.python = os.path.join(venv, "bin", "python")
+    Tools.waitfor = os.path.join(venv, "bin", "waitfor")
+    Tools.wait_for_it = os.path.join(venv, "bin", "wait-for-it")
+    Tools.how = "a private venv, pod-agents[waitfor] and wait-for-it installed from wheels"
+
 
 # --- the spawner: a lean process that starts the tools, so their ru_maxrss is their own ---
 
@@ -547,8 +588,8 @@ class Case:
         target = self.ready if state == "ready" else self.not_ready
         timeout = READY_TIMEOUT if state == "ready" else not_ready_timeout
         if self.tool == "wait-for-it":
-            return [WAIT_FOR_IT, "-s", target, "-t", timeout.removesuffix("s")]
-        return [WAITFOR, "--timeout", timeout, *self.flags, target]
+            return [Tools.wait_for_it, "-s", target, "-t", timeout.removesuffix("s")]
+        return [Tools.waitfor, "--timeout", timeout, *self.flags, target]
 
     def peak(self, state: str) -> float | None:
         return max(self.rss[state]) if self.rss[state] else None
@@ -592,13 +633,12 @@ def make_cases(ends: dict, closed: int, workdir: str) -> list[Case]:
 
 
 # What each kind imports beyond the runner: its check module and the libraries it loads
-# (some only at its first probe, as h2 and agents.waitfor.kube).
-H2 = ["h2.config", "h2.connection", "h2.events", "h2.exceptions"]
+# (some only at its first probe, as agents.waitfor.kube).
 KIND_MODULES = {
     "tcp": ["agents.waitfor.checks.tcp"],
     "http": ["agents.waitfor.checks.http"],
     "https": ["agents.waitfor.checks.http"],
-    "dns": ["agents.waitfor.checks.dns", "dns.asyncresolver", "dns.resolver"],
+    "dns": ["agents.waitfor.checks.dns", "agents.waitfor.resolver"],
     "file": ["agents.waitfor.checks.files"],
     "unix": ["agents.waitfor.checks.files"],
     "postgres": ["agents.waitfor.checks.postgres"],
@@ -607,8 +647,8 @@ KIND_MODULES = {
     "redis": ["agents.waitfor.checks.redis"],
     "redis #key": ["agents.waitfor.checks.redis"],
     "amqp": ["agents.waitfor.checks.amqp"],
-    "grpc": ["agents.waitfor.checks.grpc_health", *H2],
-    "grpcs": ["agents.waitfor.checks.grpc_health", *H2],
+    "grpc": ["agents.waitfor.checks.grpc_health", "agents.waitfor.checks._h2"],
+    "grpcs": ["agents.waitfor.checks.grpc_health", "agents.waitfor.checks._h2"],
     "k8s": ["agents.waitfor.checks.k8s", "agents.waitfor.kube"],
     "exec": ["agents.waitfor.checks.exec"],
 }
@@ -640,7 +680,7 @@ print("\n".join(f"{label}\t{kib}\t{mods}" for label, kib, mods in out))
 
 def ladder(steps: list[tuple[str, list[str]]], env: dict[str, str] | None, cwd: str,
            ) -> list[tuple[str, int, int]]:  # fmt: skip
-    argv = [sys.executable, "-c", LADDER, *(f"{label}={','.join(m)}" for label, m in steps)]
+    argv = [Tools.python, "-c", LADDER, *(f"{label}={','.join(m)}" for label, m in steps)]
     done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=60,
                           check=False)  # fmt: skip
     if done.returncode != 0:
@@ -712,6 +752,12 @@ def main(argv: list[str] | None = None) -> int:
         "bytecode (PYTHONPYCACHEPREFIX in a temp dir, PYTHONDONTWRITEBYTECODE dropped), "
         "as a pip-installed image has",
     )
+    parser.add_argument(
+        "--in-place",
+        action="store_true",
+        help="measure the dev venv's waitfor and wait-for-it (an editable install: its "
+        "hook costs both ~2 MiB); by default a copy is installed from wheels first (~10 s)",
+    )
     parser.add_argument("--serve", metavar="DIR", help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args(argv)
     if args.serve:
@@ -720,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         args.runs = 1
     if args.runs < 1 or args.jobs < 1:
         parser.error("--runs and --jobs must be at least 1")
-    for path in (WAITFOR, WAIT_FOR_IT):
+    for path in (WAITFOR, WAIT_FOR_IT) if args.in_place else ():
         if not os.access(path, os.X_OK):
             print(f"not found or not executable: {path}", file=sys.stderr)
             return 2
@@ -738,6 +784,9 @@ def main(argv: list[str] | None = None) -> int:
         CHILD_ENV["PYTHONPYCACHEPREFIX"] = os.path.join(workdir, "pyc")
     servers = spawner = closed = None
     try:
+        if not args.in_place:
+            print("waitfor_memory_bench: installing a copy from wheels", flush=True)
+            install_copy(workdir)
         servers = Servers(workdir)
         closed = bound_socket()  # bound, never listening: connects are refused
         spawner = Spawner(CHILD_ENV, workdir)
@@ -822,11 +871,15 @@ def bench(args: argparse.Namespace, servers: Servers, spawner: Spawner, closed: 
         f"loadavg {' '.join(f'{x:.2f}' for x in info['loadavg_at_start'])}"  # type: ignore[union-attr]
     )
     print(f"source: {source_state()}")
-    print(f"waitfor:     {WAITFOR} --timeout {READY_TIMEOUT} (ready) / {NOT_READY_TIMEOUT} "
-          f"(not ready) [flags] TARGET; shebang {shebang(WAITFOR)}")  # fmt: skip
-    print(f"wait-for-it: {WAIT_FOR_IT} -s HOST:PORT -t 10 / 2; shebang {shebang(WAIT_FOR_IT)}")
+    print(f"tools from: {Tools.how}")
+    print(f"waitfor:     {short(Tools.waitfor)} --timeout {READY_TIMEOUT} (ready) / "
+          f"{NOT_READY_TIMEOUT} (not ready) [flags] TARGET; shebang "
+          f"{short(shebang(Tools.waitfor))}")  # fmt: skip
+    print(f"wait-for-it: {short(Tools.wait_for_it)} -s HOST:PORT -t 10 / 2; shebang "
+          f"{short(shebang(Tools.wait_for_it))}")  # fmt: skip
     print(f"bytecode: {bytecode_note(CHILD_ENV, 'a warm-up round')}")
-    print(f"editable-install hooks: {editable_note()}")
+    if args.in_place:
+        print(f"editable-install hooks: {editable_note()}")
     print(
         f"peak RSS = max of {args.runs} run(s) of ru_maxrss (wait4 on the tool's pid), "
         f"{args.jobs} at a time; floor (the spawner's VmHWM) {floor / 1024:.1f} MiB"
@@ -906,7 +959,8 @@ def bench(args: argparse.Namespace, servers: Servers, spawner: Spawner, closed: 
             "jobs": args.jobs,
             "rss_floor_kib": floor,
             "bytecode": bytecode_note(CHILD_ENV, "a warm-up round"),
-            "editable_hooks": editable_note(),
+            "tools_from": Tools.how,
+            "editable_hooks": editable_note() if args.in_place else "none",
             "goal_mib": GOAL_RSS_MIB,
             "cases": [
                 {

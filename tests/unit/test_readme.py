@@ -34,3 +34,24 @@ def test_the_readme_links_every_page_and_stays_short() -> None:
     assert len(readme.splitlines()) < 400, (
         "the README starts where users start: move detail to docs/"
     )
+
+
+def test_the_readme_target_table_has_every_kind_with_an_example_that_parses(
+    tmp_path: Path,
+) -> None:
+    import shlex
+
+    from agents.waitfor.targets import SCHEMES, parse_target
+
+    readme = (ROOT / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and "| `" in line[3:]]
+    examples = [shlex.split(row.rsplit("|", 2)[1].strip().strip("`"))[0] for row in rows]
+    secret = tmp_path / "password"  # the example's mounted Secret
+    secret.write_text("s3cret\n")
+    examples = [e.replace("/etc/db/password", str(secret)) for e in examples]
+    parsed = [parse_target(example) for example in examples]  # a TargetError fails the test
+    shown = {target.scheme for target in parsed}
+    modules = {SCHEMES[scheme] for scheme in shown}
+    assert modules == set(SCHEMES.values()), "a kind of target has no example in the README"
+    kinds = {t.host for t in parsed if t.scheme == "k8s"}
+    assert {"job", "pods", "service", "deployment"} <= kinds
