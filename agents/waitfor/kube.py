@@ -21,7 +21,13 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from agents import __version__
 from agents.waitfor.checks import NotReady
-from agents.waitfor.checks._net import body_pieces, close_stream, open_stream
+from agents.waitfor.checks._net import (
+    BadHead,
+    body_pieces,
+    close_stream,
+    open_stream,
+    read_response_head,
+)
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 BODY_LIMIT = 32 << 20  # a LIST of a namespace's pods; a stranger's stream reads as more
@@ -214,16 +220,14 @@ async def _send(cluster: Cluster, path: str, query: dict[str, str]):  # type: ig
         lines.append(f"Authorization: Bearer {token}")
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
     await writer.drain()
-    status_line = await reader.readline()
-    parts = status_line.decode("latin-1").split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    try:
+        status, _, headers = await read_response_head(reader)
+    except NotReady as exc:
         await close_stream(writer)
-        raise NotReady(f"not a Kubernetes API server (it answered {status_line[:60]!r})")
-    headers: dict[str, str] = {}
-    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(parts[1]), headers, reader, writer
+        if isinstance(exc, BadHead):
+            raise NotReady(f"not a Kubernetes API server ({exc.reason})") from None
+        raise
+    return status, headers, reader, writer
 
 
 async def get_json(cluster: Cluster, path: str, query: dict[str, str]) -> dict:  # type: ignore[type-arg]

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -312,3 +315,35 @@ def test_a_bad_kubeconfig_is_a_usage_error(tmp_path: Path, content: Any, problem
 def test_bad_k8s_targets_are_usage_errors(target: str, problem: str, tmp_path: Path,
                                           api: KubeAPI) -> None:  # fmt: skip
     assert problem in usage_error("--kubeconfig", str(api.kubeconfig), target)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (b"SSH-2.0-OpenSSH_9.2p1\r\n", "not a Kubernetes API server (Bad status line b'SSH-2')"),
+        (b"HTTP/1.1 banana\r\n\r\n", "not a Kubernetes API server (HTTP/1.1 banana)"),
+        ("close", "server closed the connection without a response"),
+        ("reset", "connection reset by 127.0.0.1:{port}"),
+    ],
+)
+def test_a_server_that_is_not_an_api_server_is_said(
+    api: KubeAPI, tmp_path: Path, answer: bytes | str, said: str
+) -> None:
+    """The kubeconfig's server answers TLS with the API server's certificate, reads the
+    request, then answers noise, hangs up (FIN) or resets the connection (RST)."""
+    from tests.integration.hostile import HostileServer, garbage, read_some
+
+    def hang_up(conn: socket.socket, stop: threading.Event) -> None:
+        read_some(conn, stop)
+        if answer == "reset":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    behaviour = garbage(answer) if isinstance(answer, bytes) else hang_up
+    with HostileServer(behaviour, tls=api.tls) as stranger:
+        config = json.loads(api.kubeconfig.read_text())
+        config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{stranger.port}"
+        path = tmp_path / "stranger.json"
+        path.write_text(json.dumps(config))
+        result = run_waitfor(*FAIL_FAST, "--kubeconfig", str(path), "k8s://job/job-ok")
+    assert last_error(result) == said.format(port=stranger.port)

@@ -120,6 +120,45 @@ async def read_exactly(reader: asyncio.StreamReader, n: int, what: str) -> bytes
         raise NotReady(f"connection reset while reading {what}") from None
 
 
+class BadHead(NotReady):
+    """The answer is not an HTTP/1.x response head; `reason` says what came instead."""
+
+
+async def read_response_head(reader: asyncio.StreamReader) -> tuple[int, str, dict[str, str]]:
+    """An HTTP/1.x status line and headers → (status, reason, headers with lower-case
+    names). A stranger is refused at its first bytes, not when its noise times out; the
+    head may be at most the reader's limit (64 KiB)."""
+    try:
+        start = await reader.readexactly(5)
+        if start != b"HTTP/":
+            raise BadHead(f"Bad status line {_shorten(repr(start))}")
+        head = start + await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise NotReady("server closed the connection without a response") from None
+        raise BadHead("incomplete head") from None
+    except asyncio.LimitOverrunError:
+        raise BadHead("no end of its headers in 64 KiB") from None
+    status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
+    version, _, rest = status_line.partition(" ")
+    code_text, _, reason = rest.partition(" ")
+    if not version.startswith("HTTP/1.") or not (code_text.isdigit() and len(code_text) == 3):
+        raise BadHead(_shorten(status_line))
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise BadHead(_shorten(line))
+        headers[name.strip().lower()] = value.strip()
+    return int(code_text), reason, headers
+
+
+def _shorten(message: str, limit: int = 160) -> str:
+    """The peer's bytes on one short line."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 async def body_pieces(reader: asyncio.StreamReader, headers: dict[str, str], what: str):  # type: ignore[no-untyped-def]
     """An HTTP/1.1 body's pieces as they arrive: chunked, Content-Length or up to the
     close (`headers`: lower-case names). A caller that has enough stops iterating."""

@@ -17,6 +17,7 @@ requests stay few; a watch that expired (410) is listed again.
 from __future__ import annotations
 
 from agents.waitfor.checks import BaseCheck, BuildContext, Failed, NotReady
+from agents.waitfor.checks._net import describe_oserror
 from agents.waitfor.targets import Target
 
 # kind (and its aliases) → (API path prefix, resource)
@@ -195,6 +196,16 @@ class K8sCheck(BaseCheck):
         self.version = (answer.get("metadata") or {}).get("resourceVersion")
 
     async def probe(self) -> str:
+        try:
+            return await self._probe()
+        except OSError as exc:  # read or write after the connect (that one says it itself)
+            if isinstance(exc, TimeoutError):
+                raise
+            host, port = self.cluster.host, self.cluster.port
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            raise NotReady(describe_oserror(exc, where, tls=self.cluster.tls is not None)) from None
+
+    async def _probe(self) -> str:
         from agents.waitfor.kube import watch
 
         if self.version is None:
