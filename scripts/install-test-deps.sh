@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests run for real: PostgreSQL, MariaDB,
-# Redis, RabbitMQ; and debootstrap where a Docker engine runs, for the offline image build
-# (`images/build.sh --offline`) that the container tests use. Only what is missing is installed; services are NOT started (the test
+# Redis, RabbitMQ; iproute2 and iptables for the network fault tests' test hosts (network
+# namespaces, tests/netns.py); and debootstrap where a Docker engine runs, for the
+# offline image build (`images/build.sh --offline`) that the container tests use. Only what is missing is installed; services are NOT started (the test
 # fixtures start their own private instances on free loopback ports).
 # Without root (and without passwordless sudo) it says what is missing and carries on:
 # the tests that need a missing server skip with that reason.
@@ -13,6 +14,8 @@ have_pg || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v mariadbd >/dev/null || command -v mysqld >/dev/null || need+=(mariadb-server)
 command -v rabbitmq-server >/dev/null || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
+PATH="$PATH:/usr/sbin:/sbin" command -v ip >/dev/null || need+=(iproute2)
+PATH="$PATH:/usr/sbin:/sbin" command -v iptables >/dev/null || need+=(iptables)
 if docker info >/dev/null 2>&1 && ! command -v debootstrap >/dev/null; then
     need+=(debootstrap)
 fi

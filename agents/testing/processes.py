@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -62,14 +62,19 @@ class StandInProcess:
     The port is chosen when the object is made, so a test can hand `.url` out before
     `start()`. `extra` goes to the stand-in's command line (`--version 9.0.0`). `docs`,
     `messages` and `count` look at logship's indices unless given another pattern.
+    `prefix` runs it under another command (`ip netns exec NAME`, on another test host);
+    `host` is the address `.url` names there (give `--host` among `extra` to listen on it).
     """
 
-    def __init__(self, *extra: str, port: int | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self, *extra: str, port: int | None = None, seed: int | None = None,
+        prefix: Sequence[str] = (), host: str = "127.0.0.1",
+    ) -> None:  # fmt: skip
         self.port = port or _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         seeded = ["--seed", str(seed)] if seed is not None else []
         self.args = [
-            sys.executable, "-m", "agents.testing.elasticsearch", "--port", str(self.port),
+            *prefix, sys.executable, "-m", "agents.testing.elasticsearch", "--port", str(self.port),
             *seeded, *extra,
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
@@ -176,19 +181,23 @@ class LogshipProcess:
     `es` is a `StandInProcess` or any Elasticsearch URL. A short `--flush-interval` and
     `--drain-quiet` keep tests quick; `extra` options come after them and win. `.args`
     is the command line, for a test to change before `start()`. stderr goes to a file in
-    `workdir`, so `events()` can be read while logship runs.
+    `workdir`, so `events()` can be read while logship runs. `prefix` runs it under
+    another command (`ip netns exec NAME`, on another test host), its status server on
+    `http_host` there.
     """
 
     def __init__(
-        self, es: StandInProcess | str, workdir: Path, *extra: str, glob: str = "*.log"
-    ) -> None:
+        self, es: StandInProcess | str, workdir: Path, *extra: str, glob: str = "*.log",
+        prefix: Sequence[str] = (), http_host: str = "127.0.0.1",
+    ) -> None:  # fmt: skip
         self.http = _free_port()
+        self.http_host = http_host
         self.workdir = workdir
         url = es if isinstance(es, str) else es.url
         self.args = [
-            sys.executable, "-m", "agents.logship", "--path", str(workdir / "logs" / glob),
+            *prefix, sys.executable, "-m", "agents.logship", "--path", str(workdir / "logs" / glob),
             "--es", url, "--data-dir", str(workdir / "data"), "--http-port", str(self.http),
-            "--http-host", "127.0.0.1", "--flush-interval", "100ms", "--drain-quiet", "500ms",
+            "--http-host", http_host, "--flush-interval", "100ms", "--drain-quiet", "500ms",
             *extra,
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
@@ -215,7 +224,7 @@ class LogshipProcess:
 
     def url(self, path: str) -> str:
         """The URL of `path` on its status server (`/healthz`, `/readyz`, `/metrics`)."""
-        return f"http://127.0.0.1:{self.http}{path}"
+        return f"http://{self.http_host}:{self.http}{path}"
 
     def metrics(self) -> str:
         with urllib.request.urlopen(self.url("/metrics"), timeout=5) as response:  # noqa: S310
