@@ -8,6 +8,8 @@
   that, while on (SIGUSR1 turns it on, SIGUSR2 off), passes on only the first half of
   the first bytes of a bulk request's answer, then resets the connection (RST): the
   request was applied, its answer cut midway. Each bulk answer is cut with PROBABILITY.
+- `answer HOST PORT STATUS`: an HTTP/1.1 server answering every request with STATUS
+  (`200`, `503` ...) and a short body, then closing: a service that is up, or not ready.
 """
 
 from __future__ import annotations
@@ -117,10 +119,38 @@ def cutter(host: str, port: int, upstream: int, probability: float, seed: int) -
         _forever(relay, conn)
 
 
+def answer(host: str, port: int, status: int) -> None:
+    server = _listen(host, port)
+    print("ready", flush=True)
+    body = b"ready\n" if status < 400 else b"not ready\n"
+    reply = (
+        f"HTTP/1.1 {status} Whatever\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                conn.sendall(reply)
+            except OSError:
+                pass
+
+    while True:
+        conn, _ = server.accept()
+        _forever(serve, conn)
+
+
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     if kind == "silent":
         silent(args[0], int(args[1]))
+    elif kind == "answer":
+        answer(args[0], int(args[1]), int(args[2]))
     elif kind == "cutter":
         cutter(args[0], int(args[1]), int(args[2]), float(args[3]), int(args[4]))
     else:
