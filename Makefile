@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: audit audit-strict test test-slow test-all demo lint bench bench-memory bench-logship bench-images images test-images system-deps clean
+.PHONY: audit audit-strict test test-slow test-all soak demo lint bench bench-memory bench-logship bench-images images test-images system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ test: $(STAMP) system-deps lint audit test-images
 # Exit status 5 is pytest's "no test selected": not a failure while no suite is marked slow.
 test-slow: $(STAMP) system-deps
 	$(BIN)/pytest -m slow || [ $$? -eq 5 ]
+
+# logship for hours at 2,000 lines/s through outages, restarts, kills and a shaped link
+# between two network namespaces (root): exactly once, flat resources, plots. Not part of
+# `make test`; its 10-minute form runs in `make test-slow`. `make soak SOAK_DURATION=10m`.
+SOAK_DURATION ?= 2h
+SOAK_OUT ?= benchmarks/results/soak-$(SOAK_DURATION)
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.soak --duration $(SOAK_DURATION) --out $(SOAK_OUT)
 
 test-all: $(STAMP) system-deps lint test-images
 	$(BIN)/pytest

@@ -62,6 +62,12 @@ class App:
             self.summary = json.loads(out)
         return self.summary
 
+    def stop(self, timeout: float = 60) -> dict[str, Any]:
+        """SIGTERM (an app that writes until told to stop: `count` 0), then its summary."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.finish(timeout)
+
     def expected(self) -> list[str]:
         return [line(self.prefix, s, self.width) for s in range(self.finish()["written"])]
 

@@ -1,0 +1,420 @@
+"""What a soak ends with: the bounds its samples must keep after the warm-up, the figures,
+and the files in its output folder (samples.csv, summary.json, summary.txt, soak.png,
+resources.png)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agents.logship.checkpoint import FORGET_AFTER
+from tests.soak.plan import windows
+
+if TYPE_CHECKING:
+    from tests.soak.soak import Soak
+
+RECOVERED = 2000  # lines of lag: one second of the app's writing, what "caught up" means here
+MISSING_METRICS = {
+    "asyncio tasks": "logship's /metrics has no task count (threads from /proc are sampled)",
+}
+
+# After the warm-up, the highest value of the rest of the run may exceed the highest of
+# the reference window (plan.windows) by this much, no more. Set before the first run:
+# RSS may grow by the allocator's slack (10%) and 8 MiB; descriptors by the sockets of
+# --max-in-flight (4) and the files a rotation briefly holds twice; threads by 2.
+BOUNDS: dict[str, tuple[str, Callable[[float], float]]] = {
+    "rss_mib": ("logship RSS (MiB)", lambda ref: 0.10 * ref + 8),
+    "fds": ("open descriptors", lambda ref: 8),
+    "threads": ("threads", lambda ref: 2),
+    "registry_bytes": ("registry bytes", lambda ref: 0.10 * ref + 4096),
+}
+
+
+def registry_entries_bound(files: int, keep: int, rotate_every: float) -> int:
+    """The most entries logship's registry may hold at any time: the live files (the
+    copytruncate one included), the rotated copies still on disk, and the files deleted
+    (or truncated into a new identity) less than FORGET_AFTER ago, which logship keeps."""
+    recent = math.ceil(FORGET_AFTER / rotate_every) + 2
+    return (files + 1) + files * keep + (files + 1) * recent
+
+
+def registry_warm_up(keep: int, rotate_every: float) -> float:
+    """When the registry can be flat: a file deleted `keep` rotations after its own, then
+    remembered FORGET_AFTER, plus a minute."""
+    return (keep + 1) * rotate_every + FORGET_AFTER + 60
+
+
+def truncated_away(soak: Soak, lines: dict[str, Any]) -> Callable[[float], int]:
+    """Lines of the copytruncate file destroyed unread by a truncation before time t: they
+    will never be indexed, so the lag leaves them out once the end tells how many. The
+    writer truncates when it has written a content's last line, at its steady rate."""
+    from tests.soak.soak import CT_RATE
+
+    windows = lines.get("per_file", {}).get("ct", {}).get("windows", [])
+    moments = [(soak.ct_started + (last + 1) / CT_RATE, lost) for _, last, lost in windows]
+    return lambda t: sum(lost for at, lost in moments if at <= t)
+
+
+def with_rates(
+    samples: Sequence[dict[str, Any]], lost: Callable[[float], int]
+) -> list[dict[str, Any]]:
+    """The samples with per-interval rates: lines/s acknowledged (logship's counters over
+    all its lives) and indexed (the stand-in), retries in the interval."""
+    rows = []
+    for before, row in zip([None, *samples], samples, strict=False):
+        row = dict(row)
+        row["lag_with_lost"] = row["lag"]
+        row["lag"] = row["lag"] - lost(row["t"])
+        if before is not None and row["t"] > before["t"]:
+            dt = row["t"] - before["t"]
+            for name, out in (("events_acked_all", "acked_per_s"), ("indexed", "indexed_per_s")):
+                if name in row and name in before:
+                    row[out] = round((row[name] - before[name]) / dt, 1)
+            if "retries_all" in row and "retries_all" in before:
+                row["retries_in_interval"] = row["retries_all"] - before["retries_all"]
+        rows.append(row)
+    return rows
+
+
+def values(rows: Sequence[dict[str, Any]], name: str, lo: float, hi: float) -> list[float]:
+    return [r[name] for r in rows if lo <= r["t"] < hi and r.get(name) is not None]
+
+
+def check_bounds(soak: Soak, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from tests.soak.soak import FILES, KEEP, ROTATE_EVERY
+
+    warm, ref_end = windows(soak.duration)
+    results: dict[str, Any] = {"warm_up_s": warm, "reference_end_s": ref_end}
+    for name, (label, slack) in BOUNDS.items():
+        ref = values(rows, name, warm, ref_end)
+        rest = values(rows, name, ref_end, math.inf)
+        entry: dict[str, Any] = {"label": label}
+        if name == "registry_bytes" and warm < registry_warm_up(KEEP, ROTATE_EVERY):
+            entry["verdict"] = (
+                f"n/a: the run is shorter than the registry's warm-up "
+                f"({registry_warm_up(KEEP, ROTATE_EVERY):.0f} s: deleted "
+                f"files are remembered {FORGET_AFTER:.0f} s)"
+            )
+        elif not ref or not rest:
+            entry["verdict"] = "fail: no samples to compare"
+            soak.failures.append(f"{label}: no samples after the warm-up")
+        else:
+            bound = max(ref) + slack(max(ref))
+            entry.update(reference_max=max(ref), bound=round(bound, 2), rest_max=max(rest))
+            entry["verdict"] = "pass" if max(rest) <= bound else "fail"
+            if max(rest) > bound:
+                soak.failures.append(
+                    f"{label}: {max(rest):g} after the reference window, "
+                    f"over its bound {bound:g} (reference max {max(ref):g})"
+                )
+        results[name] = entry
+    limit = registry_entries_bound(FILES, KEEP, ROTATE_EVERY)
+    top = max(values(rows, "registry_entries", 0, math.inf), default=0)
+    verdict = "pass" if top <= limit else "fail"
+    results["registry_entries"] = {
+        "label": "registry entries",
+        "bound": limit,
+        "max": top,
+        "verdict": verdict,
+    }
+    if top > limit:
+        soak.failures.append(f"the registry held {top} entries, over {limit}")
+    return results
+
+
+def recoveries(soak: Soak, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per fault: the most lag it caused and how long after its end the lag was back under
+    RECOVERED lines."""
+    out = []
+    for event in soak.events:
+        after = [r for r in rows if r["t"] >= event.at]
+        back = next(
+            (r["t"] for r in after if r["t"] >= event.until and r["lag"] <= RECOVERED), None
+        )
+        during = [r["lag"] for r in after if back is None or r["t"] <= back]
+        out.append(
+            {
+                "kind": event.kind,
+                "at_s": round(event.at, 1),
+                "until_s": round(event.until, 1),
+                "max_lag": max(during, default=0),
+                "recovered_after_s": None if back is None else round(back - event.until, 1),
+                "detail": event.detail,
+            }
+        )
+    return out
+
+
+def figures(soak: Soak, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    writing = [r for r in rows if r["phase"] == "writing"]
+    lags = [r["lag"] for r in writing]
+    indexed_rates = [r["indexed_per_s"] for r in writing if "indexed_per_s" in r]
+    rss = [r["rss_mib"] for r in rows if r.get("rss_mib") is not None]
+    standin = [r["standin_rss_mib"] for r in rows if r.get("standin_rss_mib") is not None]
+    last = rows[-1] if rows else {}
+    return {
+        "lag_median": statistics.median(lags) if lags else None,
+        "lag_max": max(lags, default=None),
+        "indexed_per_s_mean": round(statistics.fmean(indexed_rates), 1) if indexed_rates else None,
+        "indexed_per_s_max": max(indexed_rates, default=None),
+        "rss_mib_min": min(rss, default=None),
+        "rss_mib_median": round(statistics.median(rss), 2) if rss else None,
+        "rss_mib_max": max(rss, default=None),
+        "fds_max": max((r["fds"] for r in rows if r.get("fds") is not None), default=None),
+        "threads_max": max((r["threads"] for r in rows if r.get("threads")), default=None),
+        "registry_bytes_max": max(
+            (r["registry_bytes"] for r in rows if r.get("registry_bytes")), default=None
+        ),
+        "retries": last.get("retries_all"),
+        "bulk_requests": last.get("bulk_requests_all"),
+        "dead_lettered": last.get("dead_lettered_all"),
+        "standin_rss_mib_max": max(standin, default=None),
+        "logship_lives": len(soak.lives),
+        "harvests": soak.harvests,
+        "harvest_seconds": round(soak.harvest_seconds, 1),
+        "caught_up_after_s": None
+        if soak.caught_up_after is None
+        else round(soak.caught_up_after, 1),
+    }
+
+
+def write(soak: Soak, lines: dict[str, Any]) -> str:
+    """Everything into the output folder → the summary text."""
+    out = soak.out
+    rows = with_rates(soak.samples, truncated_away(soak, lines))
+    bounds = check_bounds(soak, rows) if rows else {}
+    summary = {
+        "verdict": "pass" if not soak.failures else "fail",
+        "failures": soak.failures,
+        "duration_s": soak.duration,
+        "seed": soak.seed,
+        "lines": lines,
+        "bounds": bounds,
+        "figures": figures(soak, rows),
+        "faults": recoveries(soak, rows),
+        "missing_metrics": MISSING_METRICS,
+        "lives": [
+            {
+                "started_s": round(lf.started, 1),
+                "ended_s": None if lf.ended is None else round(lf.ended, 1),
+                "how": lf.how,
+                "exit_code": lf.exit_code,
+                "stderr": lf.shipper.stderr_path.name,
+            }
+            for lf in soak.lives
+        ],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_csv(out / "samples.csv", rows)
+    text = summary_text(summary)
+    (out / "summary.txt").write_text(text)
+    if rows:
+        plot(soak, rows, bounds, out)
+    return text
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(names))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    f, lines = summary["figures"], summary["lines"]
+    out = [
+        f"soak: {summary['verdict'].upper()} — {summary['duration_s'] / 60:.1f} minutes of "
+        f"writing, seed {summary['seed']}",
+    ]
+    out += [f"  FAILED: {x}" for x in summary["failures"]]
+    if lines:
+        out.append(
+            f"lines: {lines['written']:,} written, {lines['indexed']:,} indexed, "
+            f"{lines['missing']} missing, {lines['doubled']} doubled; "
+            f"{lines['lost_in_copytruncate_window']} lost in the copytruncate window "
+            f"(allowed), {lines['rename_rotations']} rename and "
+            f"{lines['copytruncate_rotations']} copytruncate rotations"
+        )
+        windows = lines["per_file"]["ct"]["windows"]
+        if windows:
+            shown = ", ".join(f"{w[0]}-{w[1]}: {w[2]}" for w in windows)
+            out.append(f"copytruncate contents that lost their unread tail (seqs: lines): {shown}")
+    out.append(
+        f"logship RSS {f['rss_mib_min']}-{f['rss_mib_max']} MiB (median "
+        f"{f['rss_mib_median']}), fds max {f['fds_max']}, threads max {f['threads_max']}, "
+        f"registry max {f['registry_bytes_max']} bytes"
+    )
+    out.append(
+        f"lag: median {f['lag_median']} lines, max {f['lag_max']}; indexed "
+        f"{f['indexed_per_s_mean']} lines/s on average, up to {f['indexed_per_s_max']}; "
+        f"retries {f['retries']}, bulk requests {f['bulk_requests']}, dead-lettered "
+        f"{f['dead_lettered']}; caught up {f['caught_up_after_s']} s after the last line"
+    )
+    out.append(
+        f"logship lives {f['logship_lives']}; stand-in RSS max {f['standin_rss_mib_max']} "
+        f"MiB; {f['harvests']} harvests, {f['harvest_seconds']} s in all"
+    )
+    out.append("bounds after the warm-up (max of the rest <= max of the reference window + slack):")
+    for b in summary["bounds"].values():
+        if isinstance(b, dict):
+            shown = {k: v for k, v in b.items() if k not in ("label", "verdict")}
+            out.append(f"  {b['label']}: {b['verdict']} {shown}")
+    out.append("faults (max lag; lag back under 2,000 lines after the fault's end):")
+    for x in summary["faults"]:
+        back = "never" if x["recovered_after_s"] is None else f"{x['recovered_after_s']} s"
+        out.append(
+            f"  {x['at_s']:>7} s {x['kind']:<8} until {x['until_s']:>7} s: max lag "
+            f"{x['max_lag']:>6}, back in {back} {x['detail']}"
+        )
+    for name, why in summary["missing_metrics"].items():
+        out.append(f"not measured: {name}: {why}")
+    return "\n".join(out) + "\n"
+
+
+# --- the pictures ------------------------------------------------------------------------------
+
+MARKS = {
+    "outage": {"color": "tab:red", "alpha": 0.18, "label": "Elasticsearch down"},
+    "bad link": {"color": "tab:orange", "alpha": 0.18, "label": "bad link (200 ms, 3% loss)"},
+}
+LINES = {
+    "sigterm": {"color": "tab:purple", "linestyle": "--", "label": "logship SIGTERM"},
+    "sigkill": {"color": "black", "linestyle": "-", "label": "logship SIGKILL"},
+}
+
+
+def plot(soak: Soak, rows: list[dict[str, Any]], bounds: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    minutes = soak.duration >= 300
+    scale, unit = (60.0, "min") if minutes else (1.0, "s")
+
+    def series(name: str) -> tuple[list[float], list[float]]:
+        got = [(r["t"] / scale, r[name]) for r in rows if r.get(name) is not None]
+        return [t for t, _ in got], [v for _, v in got]
+
+    def mark(ax: Any) -> None:
+        for event in soak.events:
+            if event.kind in MARKS:
+                style = {k: v for k, v in MARKS[event.kind].items() if k != "label"}
+                ax.axvspan(event.at / scale, event.until / scale, lw=0, **style)
+            elif event.kind in LINES:
+                style = {k: v for k, v in LINES[event.kind].items() if k != "label"}
+                ax.axvline(event.at / scale, lw=1, **style)
+        if soak.duration:
+            ax.axvline(soak.duration / scale, color="grey", lw=1, linestyle=":")
+        ax.grid(alpha=0.3)
+
+    def legend(fig: Any) -> None:
+        handles = [Patch(color=s["color"], alpha=0.4, label=s["label"]) for s in MARKS.values()]
+        handles += [
+            Line2D([], [], color=s["color"], linestyle=s["linestyle"], label=s["label"])
+            for s in LINES.values()
+        ]
+        handles.append(Line2D([], [], color="grey", linestyle=":", label="app stops writing"))
+        handles.append(Patch(color="tab:green", alpha=0.15, label="reference window"))
+        fig.legend(
+            handles=handles,
+            loc="upper center",
+            ncol=5,
+            fontsize=8,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.965),
+        )
+
+    def bound_line(ax: Any, name: str) -> None:
+        b = bounds.get(name, {})
+        if isinstance(b, dict) and "bound" in b and name in BOUNDS:
+            warm, ref_end = windows(soak.duration)
+            ax.axvspan(warm / scale, ref_end / scale, color="tab:green", alpha=0.07, lw=0)
+            ax.hlines(
+                b["bound"],
+                ref_end / scale,
+                rows[-1]["t"] / scale,
+                color="tab:green",
+                linestyle="--",
+                lw=1,
+                label=f"bound {b['bound']:g} ({b['verdict']})",
+            )
+            ax.legend(loc="lower right", fontsize=8)
+
+    title = (
+        f"logship soak: {soak.duration / 60:.0f} min at 2,000 lines/s, 21 files, "
+        f"seed {soak.seed} — {'PASS' if not soak.failures else 'FAIL'}"
+    )
+
+    fig, axes = plt.subplots(4, 1, figsize=(12, 11), sharex=True)
+    ax = axes[0]
+    ax.plot(*series("rss_mib"), color="tab:blue", lw=1.2)
+    ax.set_ylabel("logship RSS (MiB)")
+    ax.set_ylim(bottom=0)
+    bound_line(ax, "rss_mib")
+    ax = axes[1]
+    ax.plot(*series("lag"), color="tab:brown", lw=1.2, label="lag")
+    ax.set_ylabel("lag (lines written\nminus lines indexed)")
+    ax.plot(
+        *series("lag_with_lost"),
+        color="tab:brown",
+        lw=0.8,
+        linestyle=":",
+        label="with the lines copytruncate destroyed unread",
+    )
+    ax.legend(loc="upper right", fontsize=8)
+    ax = axes[2]
+    ax.plot(*series("indexed_per_s"), color="tab:green", lw=1.2, label="indexed (stand-in)")
+    ax.plot(
+        *series("acked_per_s"), color="tab:blue", lw=0.8, alpha=0.7, label="acknowledged (logship)"
+    )
+    ax.axhline(2000, color="grey", lw=0.8, linestyle="--", label="written: 2,000")
+    ax.set_ylabel("throughput (lines/s)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax = axes[3]
+    t, r = series("retries_in_interval")
+    ax.bar(t, r, width=5.0 / scale, color="tab:red", align="edge")
+    ax.set_ylabel("retries per 5 s")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(f"time ({unit})")
+    for ax in axes:
+        mark(ax)
+    fig.suptitle(title, y=0.99)
+    legend(fig)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(out / "soak.png", dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(4, 1, figsize=(12, 10), sharex=True)
+    panels = [
+        ("fds", "open descriptors", "tab:blue"),
+        ("threads", "threads", "tab:purple"),
+        ("registry_bytes", "registry.json (bytes)", "tab:olive"),
+        ("standin_rss_mib", "stand-in RSS (MiB)", "tab:grey"),
+    ]
+    for ax, (name, label, color) in zip(axes, panels, strict=True):
+        ax.plot(*series(name), color=color, lw=1.2)
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+        bound_line(ax, name)
+        mark(ax)
+    entries = axes[2].twinx()
+    entries.plot(*series("registry_entries"), color="tab:cyan", lw=0.8, linestyle="--")
+    entries.set_ylabel("entries (dashed)")
+    entries.set_ylim(bottom=0)
+    axes[-1].set_xlabel(f"time ({unit})")
+    fig.suptitle(title.replace("logship soak", "logship soak, resources"), y=0.99)
+    legend(fig)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    fig.savefig(out / "resources.png", dpi=110)
+    plt.close(fig)
