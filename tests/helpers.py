@@ -64,6 +64,17 @@ def start_waitfor(*args: str, env: Mapping[str, str] | None = None) -> subproces
     )
 
 
+def stderr_at_exit(proc: subprocess.Popen[str], limit: float = 60, what: str = "waitfor") -> str:
+    """`proc`'s stderr once it exits; the test fails (and `proc` is killed) after `limit` s."""
+    try:
+        _, stderr = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+        pytest.fail(f"{what} still running after {limit} s:\n{stderr}")
+    return stderr
+
+
 def read_stderr_until(proc: subprocess.Popen[str], text: str, timeout: float = 30.0) -> str:
     """Read `proc`'s stderr line by line until a line holds `text`; what was read, that line
     included (`proc.communicate()` gives the rest). For "once waitfor has seen X, change

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import json_events, start_waitfor
+from tests.helpers import json_events, start_waitfor, stderr_at_exit
 from tests.integration.dns_server import DnsServer
 
 DELAY = 1.0  # how long records take to appear or vanish
@@ -59,12 +59,7 @@ class Waitfor:
         return proc, time.monotonic()
 
     def finish(self, proc: subprocess.Popen[str], started: float, limit: float = 20) -> Run:
-        try:
-            _, stderr = proc.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, stderr = proc.communicate()
-            pytest.fail(f"waitfor still running after {limit}s:\n{stderr}")
+        stderr = stderr_at_exit(proc, limit)
         return Run(proc.returncode, time.monotonic() - started, stderr)
 
     def run(self, *args: str, timeout: str = "10s") -> Run:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import WAITFOR, json_events, waitfor_env
+from tests.helpers import WAITFOR, json_events, stderr_at_exit, waitfor_env
 from tests.netns import TestNet, test_net
 
 pytestmark = pytest.mark.integration
@@ -42,12 +42,7 @@ def waitfor(net: TestNet, *args: str) -> tuple[subprocess.Popen[str], float]:
 
 
 def finish(proc: subprocess.Popen[str], limit: float = 60) -> tuple[int, str, list[dict]]:  # type: ignore[type-arg]
-    try:
-        _, stderr = proc.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, stderr = proc.communicate()
-        pytest.fail(f"waitfor still running after {limit} s:\n{stderr}")
+    stderr = stderr_at_exit(proc, limit)
     return proc.returncode, stderr, json_events(stderr)
 
 
