@@ -498,6 +498,9 @@ class App:
         await self.dead_letter.write(event, result)
 
     def _metrics(self) -> str:
+        # asyncio_tasks: the supervised tasks, bulk requests in flight and probes being
+        # answered (this one included); a count that climbs over hours is a leak.
         extra = {"files_open": float(len(self.files.harvesters)),
-                 "unacknowledged_events": float(self.pipeline.unacknowledged)}  # fmt: skip
+                 "unacknowledged_events": float(self.pipeline.unacknowledged),
+                 "asyncio_tasks": float(len(asyncio.all_tasks()))}  # fmt: skip
         return render_metrics(self.pipeline.stats, self.files.lag(), extra)

@@ -284,6 +284,10 @@ def test_metrics_show_counters_and_lag_but_no_secret_and_no_line(
     for name in ("lines_read_total", "bulk_requests_total", "files_open"):
         assert shipper.metric(name) >= 1
     assert shipper.metric("elasticsearch_reachable") == 1
+    # the supervised tasks and this scrape's handler; nothing piles up while idle
+    tasks = shipper.metric("asyncio_tasks")
+    assert 3 <= tasks <= 30, tasks
+    assert shipper.metric("asyncio_tasks") == tasks
     es.control("fail_requests", status=503)
     write_lines(log, [f"confidential-more-{i}" + "x" * 100 for i in range(5000)])
     wait_for(lambda: shipper.metric("retries_total") > 0, what="a retry")

@@ -1,7 +1,7 @@
 """The soak (issue 17): logship for hours beside an app that logs 2,000 lines/s, through
 Elasticsearch outages, restarts, kills and a shaped link, sampled every few seconds; at
 the end every line must be in the index exactly once, and logship's memory, descriptors,
-registry and threads must have stayed within a stated bound after the warm-up.
+registry, threads and asyncio tasks must have stayed within a stated bound after the warm-up.
 
     python -m tests.soak.soak --duration 2h --out DIR [--seed N]     # as root
 
@@ -410,7 +410,8 @@ def process(shipper: LogshipProcess) -> dict[str, Any]:
     return {"pid": pid, "fds": fds, **proc_status(pid)}
 
 
-GAUGES = ("queue_bytes", "files_open", "unacknowledged_events", "elasticsearch_reachable")
+GAUGES = ("queue_bytes", "files_open", "unacknowledged_events", "elasticsearch_reachable",
+          "asyncio_tasks")  # fmt: skip
 
 
 def scrape(shipper: LogshipProcess) -> dict[str, float]:
