@@ -33,6 +33,8 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
+from agents.waitfor.checks._net import host_port
+
 TYPE_CODES = {"A": 1, "NS": 2, "CNAME": 5, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33}
 CLASS_IN = 1
 RCODES = {1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
@@ -310,8 +312,7 @@ def _matches(reply: Reply, qid: int, name: str, rdtype: str) -> bool:
 
 
 def where(server: tuple[str, int]) -> str:
-    host, port = server
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return host_port(*server)
 
 
 # --- asking --------------------------------------------------------------------------

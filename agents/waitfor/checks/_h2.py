@@ -20,6 +20,7 @@ Every problem is `H2Error(reason)`, a `NotReady` whose reason names what the ser
 from __future__ import annotations
 
 import asyncio
+import functools
 import struct
 
 from agents.waitfor.checks import NotReady
@@ -77,6 +78,7 @@ HUFFMAN_LENGTHS = bytes.fromhex(
 EOS = 256
 
 
+@functools.cache
 def huffman_codes() -> dict[tuple[int, int], int]:
     """{(length, code): symbol}, made from the canonical code lengths."""
     table: dict[tuple[int, int], int] = {}
@@ -88,11 +90,8 @@ def huffman_codes() -> dict[tuple[int, int], int]:
     return table
 
 
-_CODES: dict[tuple[int, int], int] = {}
-
-
 def huffman_decode(data: bytes) -> bytes:
-    codes = _CODES or _CODES.update(huffman_codes()) or _CODES
+    codes = huffman_codes()
     out = bytearray()
     code = length = 0
     for byte in data:

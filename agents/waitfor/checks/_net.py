@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from agents.waitfor.targets import Target
 
 
+def host_port(host: str, port: int) -> str:
+    """`host:port` as an address is written: an IPv6 literal in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def describe_oserror(exc: OSError, where: str, *, tls: bool = False) -> str:
     """`tls`: the error ended a connect that includes a TLS handshake."""
     if isinstance(exc, socket.gaierror):
@@ -51,7 +56,7 @@ async def open_stream(
     Happy Eyeballs tries the next address as soon as one fails, so `localhost`
     works whether the server listens on ::1, 127.0.0.1 or both.
     """
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = host_port(host, port)
     try:
         reader, writer = await asyncio.open_connection(
             host,

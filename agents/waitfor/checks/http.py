@@ -27,6 +27,7 @@ from agents.waitfor.checks._net import (
     body_pieces,
     close_stream,
     describe_oserror,
+    host_port,
     open_stream,
     read_response_head,
     tls_context,
@@ -176,7 +177,7 @@ class HttpCheck(BaseCheck):
         host = parts.hostname
         tls = self._tls_for(parts.scheme)
         reader, writer = await open_stream(host, port, tls=tls)
-        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        where = host_port(host, port)
         try:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             netloc = parts.netloc.rpartition("@")[2]

@@ -17,7 +17,7 @@ requests stay few; a watch that expired (410) is listed again.
 from __future__ import annotations
 
 from agents.waitfor.checks import BaseCheck, BuildContext, Failed, NotReady
-from agents.waitfor.checks._net import describe_oserror
+from agents.waitfor.checks._net import describe_oserror, host_port
 from agents.waitfor.targets import Target
 
 # kind (and its aliases) → (API path prefix, resource)
@@ -201,8 +201,7 @@ class K8sCheck(BaseCheck):
         except OSError as exc:  # read or write after the connect (that one says it itself)
             if isinstance(exc, TimeoutError):
                 raise
-            host, port = self.cluster.host, self.cluster.port
-            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            where = host_port(self.cluster.host, self.cluster.port)
             raise NotReady(describe_oserror(exc, where, tls=self.cluster.tls is not None)) from None
 
     async def _probe(self) -> str:
