@@ -22,7 +22,8 @@ RECOVERED = 2000  # lines of lag: one second of the app's writing, what "caught 
 MISSING_METRICS: dict[str, str] = {}  # what the issue names that logship cannot show
 
 # After the warm-up, the highest value of the rest of the run may exceed the highest of
-# the reference window (plan.windows) by this much, no more. Set before the first run:
+# the reference window (plan.windows: one whole period of the fault schedule, so the rest
+# holds nothing the reference did not) by this much, no more. Set before the first run:
 # RSS may grow by the allocator's slack (10%) and 8 MiB; descriptors by the sockets of
 # --max-in-flight (4) and the files a rotation briefly holds twice; threads by 2; asyncio
 # tasks (logship_asyncio_tasks: its supervised tasks, bulk requests in flight, scrapes
@@ -267,7 +268,10 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"logship lives {f['logship_lives']}; stand-in RSS max {f['standin_rss_mib_max']} "
         f"MiB; {f['harvests']} harvests, {f['harvest_seconds']} s in all"
     )
-    out.append("bounds after the warm-up (max of the rest <= max of the reference window + slack):")
+    out.append(
+        "bounds after the warm-up (max of the rest <= max of the reference window, one "
+        "period of the faults, + slack):"
+    )
     for b in summary["bounds"].values():
         if isinstance(b, dict):
             shown = {k: v for k, v in b.items() if k not in ("label", "verdict")}

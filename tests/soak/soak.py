@@ -38,7 +38,7 @@ from tests.faults.harness import BROKEN, App
 from tests.netns import TestNet, missing
 from tests.soak import report
 from tests.soak.ledger import INDEX, Ledger, harvest
-from tests.soak.plan import Fault, schedule
+from tests.soak.plan import SHORTEST, Fault, schedule
 
 FILES = 20
 FILE_RATE = 95.0  # lines/s of each renamed file: 20 x 95 + CT_RATE = 2,000
@@ -481,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the results")
     parser.add_argument("--seed", type=int, default=None, help="the random moments (default: any)")
     args = parser.parse_args(argv)
+    if args.duration < SHORTEST:
+        parser.error(
+            f"--duration {args.duration:g} s is too short: a soak needs at least "
+            f"{SHORTEST / 60:g} minutes (a warm-up, one period of faults to compare with, "
+            "and more of the same)"
+        )
     args.out = args.out.resolve()  # logship is given absolute paths
     reason = missing()
     if reason:
