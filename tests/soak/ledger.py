@@ -103,8 +103,9 @@ class Ledger:
 
 def harvest(es: StandInProcess, ledger: Ledger) -> int:
     """Note every stored document in the ledger, then delete those documents (only those:
-    one stored meanwhile stays for the next harvest) → how many were read. Raises OSError
-    when the stand-in does not answer (down): the next harvest reads them again."""
+    one stored meanwhile stays for the next harvest) → how many were read. Raises OSError,
+    http.client.HTTPException or ValueError when the stand-in does not answer or its
+    answer is cut (going down): the next harvest reads them again."""
     docs = es.get(f"/_standin/docs?index={INDEX}", timeout=120)["docs"]
     for doc in docs:
         ledger.add(doc["message"], doc["_id"])
@@ -121,8 +122,9 @@ def harvest(es: StandInProcess, ledger: Ledger) -> int:
             answer = json.loads(response.read())
         if answer.get("errors"):
             failed = [i for i in answer["items"] if i["delete"].get("status", 200) >= 300]
-            # 404: not found, gone already (a harvest whose answer was lost): fine
-            real = [i for i in failed if i["delete"].get("status") != 404]
+            # 404: not found, gone already (a harvest whose answer was lost): fine; 429 and
+            # 503: the stand-in going down meanwhile: still stored, read again next time
+            real = [i for i in failed if i["delete"].get("status") not in (404, 429, 503)]
             if real:
                 raise RuntimeError(f"the harvest could not delete documents: {real[:3]}")
     return len(docs)

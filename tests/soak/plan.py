@@ -58,7 +58,7 @@ def period(table: dict[str, tuple[float, float, float]]) -> float:
 
 
 # From this duration on, the issue's schedule as written: a warm-up, one period as the
-# reference window, and AFTER more (1 h 40 min; the default run is 2 h).
+# reference window, and AFTER more (1 h 30 min; the default run is 2 h).
 LONG = WARM_UP["long"] + period(ISSUE) + AFTER
 SHORTEST = WARM_UP["short"] + period(SHORT) + 120.0  # 9 minutes: the reference and a bit
 

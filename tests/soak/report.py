@@ -7,19 +7,32 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.logship.checkpoint import FORGET_AFTER
+from agents.logship.config import OPTIONS
 from tests.soak.plan import windows
 
 if TYPE_CHECKING:
-    from tests.soak.soak import Soak
+    from tests.soak.soak import Event, Soak
+
+
+class Run(Protocol):
+    """What the verdict and the pictures need of a run: the Soak itself, or one read back
+    from its output folder (rejudge)."""
+
+    duration: float
+    seed: int
+    failures: list[str]
+    events: list[Event]
+
 
 RECOVERED = 2000  # lines of lag: one second of the app's writing, what "caught up" means here
-MISSING_METRICS: dict[str, str] = {}  # what the issue names that logship cannot show
 
 # After the warm-up, the highest value of the rest of the run may exceed the highest of
 # the reference window (plan.windows: one whole period of the fault schedule, so the rest
@@ -34,6 +47,40 @@ BOUNDS: dict[str, tuple[str, Callable[[float], float]]] = {
     "threads": ("threads", lambda ref: 2),
     "asyncio_tasks": ("asyncio tasks", lambda ref: 6),
     "registry_bytes": ("registry bytes", lambda ref: 0.10 * ref + 4096),
+}
+
+# Ceilings, for every sample of every life, from what logship is configured to hold (the
+# soak runs it with the defaults) and the run's own floor (the least seen: what logship
+# always holds, whatever it is doing). Beyond the floor, a sample may add only:
+# - other descriptors (open descriptors minus files_open, one per harvester): a connection
+#   per bulk request in flight, and a registry write's temporary file and a scan's
+#   directory at the same moment;
+# - asyncio tasks beyond one per harvester: a task per bulk request in flight and the two
+#   waiters of a drain;
+# - threads: the default executor's workers (asyncio.to_thread), min(32, CPUs + 4);
+# - files open: one per registry entry at most;
+# - RSS: --queue-bytes of events and 40 MiB for the interpreter, the code and the bodies
+#   in flight (as tests/faults/test_network.py allows).
+DEFAULTS = {name: default for name, _, default, _ in OPTIONS}
+MAX_IN_FLIGHT = int(DEFAULTS["max_in_flight"])  # type: ignore[call-overload]
+QUEUE_MIB = int(DEFAULTS["queue_bytes"]) / 2**20  # type: ignore[call-overload]
+OVERHEAD_MIB = 40.0
+EXECUTOR_THREADS = min(32, (os.cpu_count() or 1) + 4)
+CEILINGS: dict[str, tuple[str, Callable[[float, int, int, float], float]]] = {
+    "other_fds": (
+        "descriptors besides the harvesters'",
+        lambda floor, *_: floor + MAX_IN_FLIGHT + 2,
+    ),
+    "other_tasks": (
+        "asyncio tasks besides the harvesters'",
+        lambda floor, *_: floor + MAX_IN_FLIGHT + 2,
+    ),
+    "threads": ("threads", lambda floor, *_: floor + EXECUTOR_THREADS),
+    "files_open": (
+        "files open",
+        lambda floor, files, keep, every: registry_entries_bound(files, keep, every),
+    ),
+    "rss_mib": ("logship RSS (MiB)", lambda floor, *_: QUEUE_MIB + OVERHEAD_MIB),
 }
 
 
@@ -79,18 +126,33 @@ def with_rates(
                     row[out] = round((row[name] - before[name]) / dt, 1)
             if "retries_all" in row and "retries_all" in before:
                 row["retries_in_interval"] = row["retries_all"] - before["retries_all"]
-        rows.append(row)
+        rows.append(with_others(row))
     return rows
+
+
+def with_others(row: dict[str, Any]) -> dict[str, Any]:
+    """Descriptors and tasks besides the harvesters' (one each per open file)."""
+    if row.get("files_open") is not None:
+        for name, out in (("fds", "other_fds"), ("asyncio_tasks", "other_tasks")):
+            if row.get(name) is not None:
+                row[out] = row[name] - row["files_open"]
+    return row
 
 
 def values(rows: Sequence[dict[str, Any]], name: str, lo: float, hi: float) -> list[float]:
     return [r[name] for r in rows if lo <= r["t"] < hi and r.get(name) is not None]
 
 
-def check_bounds(soak: Soak, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def check_bounds(
+    duration: float, rows: list[dict[str, Any]], failures: list[str]
+) -> dict[str, Any]:
+    """The two kinds of bound: the rest of the run against its reference period (growth
+    from one logship life to the next, and the registry, which outlives them), and the
+    ceilings every sample of every life must keep (growth within a life: with a restart
+    every 15 minutes, a leak grows the same in every life, so comparing lives misses it)."""
     from tests.soak.soak import FILES, KEEP, ROTATE_EVERY
 
-    warm, ref_end = windows(soak.duration)
+    warm, ref_end = windows(duration)
     results: dict[str, Any] = {"warm_up_s": warm, "reference_end_s": ref_end}
     for name, (label, slack) in BOUNDS.items():
         ref = values(rows, name, warm, ref_end)
@@ -104,13 +166,13 @@ def check_bounds(soak: Soak, rows: list[dict[str, Any]]) -> dict[str, Any]:
             )
         elif not ref or not rest:
             entry["verdict"] = "fail: no samples to compare"
-            soak.failures.append(f"{label}: no samples after the warm-up")
+            failures.append(f"{label}: no samples after the warm-up")
         else:
             bound = max(ref) + slack(max(ref))
             entry.update(reference_max=max(ref), bound=round(bound, 2), rest_max=max(rest))
             entry["verdict"] = "pass" if max(rest) <= bound else "fail"
             if max(rest) > bound:
-                soak.failures.append(
+                failures.append(
                     f"{label}: {max(rest):g} after the reference window, "
                     f"over its bound {bound:g} (reference max {max(ref):g})"
                 )
@@ -125,20 +187,39 @@ def check_bounds(soak: Soak, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "verdict": verdict,
     }
     if top > limit:
-        soak.failures.append(f"the registry held {top} entries, over {limit}")
+        failures.append(f"the registry held {top} entries, over {limit}")
+    for name, (label, ceiling) in CEILINGS.items():
+        seen = [(r["t"], r[name]) for r in rows if r.get(name) is not None]
+        entry = {"label": label}
+        if not seen:
+            entry["verdict"] = "fail: no samples"
+            failures.append(f"{label}: no samples")
+        else:
+            limit_value = ceiling(min(v for _, v in seen), FILES, KEEP, ROTATE_EVERY)
+            t, top_value = max(seen, key=lambda s: s[1])
+            entry.update(min=min(v for _, v in seen), ceiling=round(limit_value, 2),
+                         max=top_value, max_at_s=t)  # fmt: skip
+            entry["verdict"] = "pass" if top_value <= limit_value else "fail"
+            if top_value > limit_value:
+                failures.append(
+                    f"{label}: {top_value:g} at {t:.0f} s, over its ceiling {limit_value:g}"
+                )
+        results["ceiling " + name] = entry
     return results
 
 
-def recoveries(soak: Soak, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def recoveries(soak: Run, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per fault: the most lag it caused and how long after its end the lag was back under
-    RECOVERED lines."""
+    RECOVERED lines (the most lag up to the next fault, when it never was)."""
     out = []
+    starts = sorted(e.at for e in soak.events)
     for event in soak.events:
         after = [r for r in rows if r["t"] >= event.at]
         back = next(
             (r["t"] for r in after if r["t"] >= event.until and r["lag"] <= RECOVERED), None
         )
-        during = [r["lag"] for r in after if back is None or r["t"] <= back]
+        end = back if back is not None else next((t for t in starts if t > event.at), math.inf)
+        during = [r["lag"] for r in after if r["t"] <= end]
         out.append(
             {
                 "kind": event.kind,
@@ -192,7 +273,7 @@ def write(soak: Soak, lines: dict[str, Any]) -> str:
     """Everything into the output folder → the summary text."""
     out = soak.out
     rows = with_rates(soak.samples, truncated_away(soak, lines))
-    bounds = check_bounds(soak, rows) if rows else {}
+    bounds = check_bounds(soak.duration, rows, soak.failures) if rows else {}
     summary = {
         "verdict": "pass" if not soak.failures else "fail",
         "failures": soak.failures,
@@ -202,7 +283,6 @@ def write(soak: Soak, lines: dict[str, Any]) -> str:
         "bounds": bounds,
         "figures": figures(soak, rows),
         "faults": recoveries(soak, rows),
-        "missing_metrics": MISSING_METRICS,
         "lives": [
             {
                 "started_s": round(lf.started, 1),
@@ -268,12 +348,17 @@ def summary_text(summary: dict[str, Any]) -> str:
         f"logship lives {f['logship_lives']}; stand-in RSS max {f['standin_rss_mib_max']} "
         f"MiB; {f['harvests']} harvests, {f['harvest_seconds']} s in all"
     )
+    out.append("ceilings, every sample of every life (the run's floor + what may come and go):")
+    ceilings = {k: v for k, v in summary["bounds"].items() if k.startswith("ceiling ")}
+    for b in ceilings.values():
+        shown = {k: v for k, v in b.items() if k not in ("label", "verdict")}
+        out.append(f"  {b['label']}: {b['verdict']} {shown}")
     out.append(
         "bounds after the warm-up (max of the rest <= max of the reference window, one "
         "period of the faults, + slack):"
     )
-    for b in summary["bounds"].values():
-        if isinstance(b, dict):
+    for name, b in summary["bounds"].items():
+        if isinstance(b, dict) and name not in ceilings:
             shown = {k: v for k, v in b.items() if k not in ("label", "verdict")}
             out.append(f"  {b['label']}: {b['verdict']} {shown}")
     out.append("faults (max lag; lag back under 2,000 lines after the fault's end):")
@@ -283,8 +368,6 @@ def summary_text(summary: dict[str, Any]) -> str:
             f"  {x['at_s']:>7} s {x['kind']:<8} until {x['until_s']:>7} s: max lag "
             f"{x['max_lag']:>6}, back in {back} {x['detail']}"
         )
-    for name, why in summary["missing_metrics"].items():
-        out.append(f"not measured: {name}: {why}")
     return "\n".join(out) + "\n"
 
 
@@ -300,7 +383,7 @@ LINES = {
 }
 
 
-def plot(soak: Soak, rows: list[dict[str, Any]], bounds: dict[str, Any], out: Path) -> None:
+def plot(soak: Run, rows: list[dict[str, Any]], bounds: dict[str, Any], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -360,6 +443,13 @@ def plot(soak: Soak, rows: list[dict[str, Any]], bounds: dict[str, Any], out: Pa
             )
             ax.legend(loc="lower right", fontsize=8)
 
+    def ceiling_line(ax: Any, name: str) -> None:
+        b = bounds.get("ceiling " + name, {})
+        if "ceiling" in b:
+            ax.axhline(b["ceiling"], color="tab:red", linestyle=":", lw=1,
+                       label=f"ceiling {b['ceiling']:g} ({b['verdict']})")  # fmt: skip
+            ax.legend(loc="lower right", fontsize=8)
+
     title = (
         f"logship soak: {soak.duration / 60:.0f} min at 2,000 lines/s, 21 files, "
         f"seed {soak.seed} — {'PASS' if not soak.failures else 'FAIL'}"
@@ -371,6 +461,7 @@ def plot(soak: Soak, rows: list[dict[str, Any]], bounds: dict[str, Any], out: Pa
     ax.set_ylabel("logship RSS (MiB)")
     ax.set_ylim(bottom=0)
     bound_line(ax, "rss_mib")
+    ceiling_line(ax, "rss_mib")
     ax = axes[1]
     ax.plot(*series("lag"), color="tab:brown", lw=1.2, label="lag")
     ax.set_ylabel("lag (lines written\nminus lines indexed)")
@@ -412,11 +503,19 @@ def plot(soak: Soak, rows: list[dict[str, Any]], bounds: dict[str, Any], out: Pa
         ("registry_bytes", "registry.json (bytes)", "tab:olive"),
         ("standin_rss_mib", "stand-in RSS (MiB)", "tab:grey"),
     ]
+    others = {"fds": "other_fds", "asyncio_tasks": "other_tasks", "threads": "threads"}
     for ax, (name, label, color) in zip(axes, panels, strict=True):
         ax.plot(*series(name), color=color, lw=1.2)
-        ax.set_ylabel(label)
+        if name in ("fds", "asyncio_tasks"):
+            ax.plot(*series(others[name]), color=color, lw=0.8, linestyle="--",
+                    label="besides the harvesters' (one per open file)")  # fmt: skip
+            ax.set_ylabel(f"{label}\n(dashed: besides\nthe harvesters')")
+        else:
+            ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
         bound_line(ax, name)
+        if name in others:
+            ceiling_line(ax, others[name])
         mark(ax)
     entries = axes[3].twinx()
     entries.plot(*series("registry_entries"), color="tab:cyan", lw=0.8, linestyle="--")
@@ -428,3 +527,82 @@ def plot(soak: Soak, rows: list[dict[str, Any]], bounds: dict[str, Any], out: Pa
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     fig.savefig(out / "resources.png", dpi=110)
     plt.close(fig)
+
+
+# --- judging a finished run again ---------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    duration: float
+    seed: int
+    failures: list[str]
+    events: list[Event]
+
+
+def bound_failure(text: str) -> bool:
+    """Whether a failure is one check_bounds says (and a rejudge says again)."""
+    labels = [label for label, _ in BOUNDS.values()] + [label for label, _ in CEILINGS.values()]
+    return text.startswith("the registry held") or any(text.startswith(f"{x}:") for x in labels)
+
+
+def number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def rejudge(out: Path) -> tuple[str, bool]:
+    """A finished run's samples judged by today's bounds: summary.json, summary.txt,
+    samples.csv and the plots rewritten; the other checks' verdicts kept."""
+    from tests.soak.soak import Event
+
+    summary = json.loads((out / "summary.json").read_text())
+    with (out / "samples.csv").open(newline="") as fh:
+        rows = [
+            with_others({k: number(v) for k, v in row.items() if v != ""})
+            for row in csv.DictReader(fh)
+        ]
+    failures = [f for f in summary["failures"] if not bound_failure(f)]
+    events = [Event(x["kind"], x["at_s"], x["until_s"], x["detail"]) for x in summary["faults"]]
+    run = Recorded(float(summary["duration_s"]), int(summary["seed"]), failures, events)
+    bounds = check_bounds(run.duration, rows, failures) if rows else {}
+    summary.pop("missing_metrics", None)
+    summary.update(
+        verdict="pass" if not failures else "fail",
+        failures=failures,
+        bounds=bounds,
+        faults=recoveries(run, rows),
+    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_csv(out / "samples.csv", rows)
+    text = summary_text(summary)
+    (out / "summary.txt").write_text(text)
+    if rows:
+        plot(run, rows, bounds, out)
+    return text, not failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.soak.report",
+        description="Judge a finished soak's samples again with today's bounds, rewriting "
+        "its summary and plots (the exactly-once verdict is kept as it was).",
+    )
+    parser.add_argument("out", type=Path, help="the soak's output folder")
+    args = parser.parse_args(argv)
+    if not (args.out / "summary.json").is_file() or not (args.out / "samples.csv").is_file():
+        parser.error(f"{args.out} holds no soak results (summary.json and samples.csv)")
+    text, passed = rejudge(args.out)
+    print(text, end="", file=sys.stdout)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,7 @@ class Soak:
         try:
             self.indexed_last = self.ledger.unique + self.es.count(INDEX)
             return self.indexed_last, True
-        except (OSError, ValueError):
+        except (OSError, HTTPException, ValueError):
             return self.indexed_last, False
 
     def sample(self, phase: str) -> None:
@@ -269,8 +270,8 @@ class Soak:
         started = time.monotonic()
         try:
             harvest(self.es, self.ledger)
-        except OSError:
-            return  # down: the next one
+        except (OSError, HTTPException, ValueError):
+            return  # down, or going down while it answered: the next one
         self.harvests += 1
         self.harvest_seconds += time.monotonic() - started
 
@@ -432,7 +433,7 @@ def scrape(shipper: LogshipProcess) -> dict[str, float]:
 def metrics(life: Life) -> dict[str, Any]:
     try:
         values = scrape(life.shipper)
-    except (OSError, ValueError):
+    except (OSError, HTTPException, ValueError):
         return {}
     life.counters = {k: values[k] for k in COUNTERS if k in values}
     return {k: values[k] for k in (*GAUGES, "file_lag_bytes") if k in values}
@@ -441,7 +442,7 @@ def metrics(life: Life) -> dict[str, Any]:
 def shipped_all(shipper: LogshipProcess) -> bool:
     try:
         values = scrape(shipper)
-    except (OSError, ValueError):
+    except (OSError, HTTPException, ValueError):
         return False
     return (
         values.get("file_lag_bytes") == 0
