@@ -328,6 +328,11 @@ class TestNet:
                 host.iptables("-A", *rule)
                 self._shaping.append((host, rule))
 
+    @property
+    def delaying(self) -> list[subprocess.Popen[bytes]]:
+        """The processes holding packets for the delay shaping (one per host)."""
+        return list(self._delays)
+
     def clear(self) -> None:
         """No partition and no shaping: the link as made."""
         self.heal()
@@ -339,10 +344,15 @@ class TestNet:
             host.iptables("-D", *rule)
         while self._rated:
             self._rated.pop().run("tc", "qdisc", "del", "dev", "data", "root", check=False)
+        died = [proc for proc in self._delays if proc.poll() is not None]
         for proc in self._delays:  # once their rules are gone
             _end(proc, signal.SIGTERM)
             self._spawned.remove(proc)
         self._delays.clear()
+        if died:  # with --queue-bypass its packets went on undelayed: say so
+            codes = ", ".join(str(proc.returncode) for proc in died)
+            raise RuntimeError(f"a delaying process ended early (exit {codes}): the link "
+                               "lost its delay before it was unshaped")  # fmt: skip
 
     def dropped(self, what: str) -> int:
         """Packets the `what` rules ("partition", "loss") dropped on both hosts so far."""
@@ -435,8 +445,9 @@ def _message(kind: int, queue: int, attrs: bytes, flags: int = NLM_F_REQUEST) ->
     )
 
 
-def _packets(data: bytes) -> Iterator[int]:
-    """The packet ids of the queued packets in one netlink read."""
+def _packets(data: bytes, errors: list[int] | None = None) -> Iterator[int]:
+    """The packet ids of the queued packets in one netlink read. An error the kernel
+    answered raises OSError, or is noted in `errors` (and the read goes on) if given."""
     at = 0
     while at + 16 <= len(data):
         length, kind, _, _, _ = struct.unpack_from("=IHHII", data, at)
@@ -444,7 +455,9 @@ def _packets(data: bytes) -> Iterator[int]:
             return
         if kind == NLMSG_ERROR:
             (error,) = struct.unpack_from("=i", data, at + 16)
-            if error:
+            if error and errors is not None:
+                errors.append(-error)
+            elif error:
                 raise OSError(-error, os.strerror(-error))
         elif kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET:
             attr = at + 20
@@ -492,9 +505,12 @@ def delay_packets(queue: int, delay: float, jitter: float, seed: int) -> None:
             except OSError:  # ENOBUFS: the kernel says it lost a message; carry on
                 continue
             arrived = time.monotonic()
-            for packet in _packets(data):
+            errors: list[int] = []  # a verdict refused (its packet gone): the rest held
+            for packet in _packets(data, errors):
                 hold = max(0.0, delay + rng.uniform(-jitter, jitter))
                 heapq.heappush(due, (arrived + hold, packet))
+            for error in errors:
+                print(f"a verdict refused: {os.strerror(error)}", file=sys.stderr, flush=True)
 
 
 def _main(argv: Sequence[str]) -> None:

@@ -500,7 +500,9 @@ class App:
     def _metrics(self) -> str:
         # asyncio_tasks: the supervised tasks, bulk requests in flight and probes being
         # answered (this one included); a count that climbs over hours is a leak.
+        # oldest_request_seconds: over --request-timeout, a request hangs.
         extra = {"files_open": float(len(self.files.harvesters)),
                  "unacknowledged_events": float(self.pipeline.unacknowledged),
-                 "asyncio_tasks": float(len(asyncio.all_tasks()))}  # fmt: skip
+                 "asyncio_tasks": float(len(asyncio.all_tasks())),
+                 "oldest_request_seconds": round(self.pipeline.oldest_request(), 3)}  # fmt: skip
         return render_metrics(self.pipeline.stats, self.files.lag(), extra)

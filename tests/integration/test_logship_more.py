@@ -288,6 +288,14 @@ def test_metrics_show_counters_and_lag_but_no_secret_and_no_line(
     tasks = shipper.metric("asyncio_tasks")
     assert 3 <= tasks <= 30, tasks
     assert shipper.metric("asyncio_tasks") == tasks
+    # the oldest request waiting for its answer: none while idle, growing while one waits
+    assert shipper.metric("oldest_request_seconds") == 0
+    es.control("latency", seconds=3.0)
+    write_lines(log, ["one more"])
+    wait_for(lambda: shipper.metric("oldest_request_seconds") >= 1.0, what="a request waiting")
+    es.control("reset_faults")
+    wait_for(lambda: shipper.metric("events_acked_total") == 101, what="101 acknowledged")
+    assert shipper.metric("oldest_request_seconds") == 0
     es.control("fail_requests", status=503)
     write_lines(log, [f"confidential-more-{i}" + "x" * 100 for i in range(5000)])
     wait_for(lambda: shipper.metric("retries_total") > 0, what="a retry")
