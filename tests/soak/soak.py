@@ -412,7 +412,7 @@ def process(shipper: LogshipProcess) -> dict[str, Any]:
 
 
 GAUGES = ("queue_bytes", "files_open", "unacknowledged_events", "elasticsearch_reachable",
-          "asyncio_tasks")  # fmt: skip
+          "asyncio_tasks", "oldest_request_seconds")  # fmt: skip
 
 
 def scrape(shipper: LogshipProcess) -> dict[str, float]:

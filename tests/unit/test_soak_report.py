@@ -16,7 +16,11 @@ LIFE = 900.0  # s: a SIGTERM restart every 15 minutes, as the issue's schedule h
 
 
 def run(
-    *, fds_per_minute: float = 0.0, rss_per_life: float = 0.0, tasks_per_minute: float = 0.0
+    *,
+    fds_per_minute: float = 0.0,
+    rss_per_life: float = 0.0,
+    tasks_per_minute: float = 0.0,
+    hung_at: float | None = None,
 ) -> list[dict[str, Any]]:
     """Samples every 5 s of a logship restarted every LIFE seconds, 60 files open, with a
     burst of 4 bulk requests in flight now and then."""
@@ -38,6 +42,8 @@ def run(
                 "rss_mib": 40.0 + (i % 7) + rss_per_life * life,
                 "registry_bytes": 20000 + (i % 5) * 100,
                 "registry_entries": 150,
+                "oldest_request_seconds": 0.3 * busy
+                + (t - hung_at if hung_at is not None and t >= hung_at else 0.0),
             }
         )
     return report.with_rates(samples, lambda t: 0)
@@ -69,6 +75,12 @@ def test_a_task_leak_that_restarts_reset_fails_the_ceiling() -> None:
     assert [f for f in failures if "tasks" in f]
 
 
+def test_a_request_hanging_past_the_request_timeout_fails() -> None:
+    bounds, failures = judged(run(hung_at=DURATION - 120))
+    assert bounds["ceiling oldest_request_seconds"]["verdict"] == "fail"
+    assert any(f.startswith("oldest request awaiting its answer") for f in failures)
+
+
 def test_growth_from_life_to_life_fails_the_reference_period() -> None:
     """10 MiB more in each life (40 MiB an hour): over the reference's peak + 10% + 8 MiB
     by the end. (Slower growth hides in that slack over a 2-hour run: docs/development.md.)"""
@@ -81,6 +93,8 @@ def test_growth_from_life_to_life_fails_the_reference_period() -> None:
 
 def test_a_finished_run_judged_again(tmp_path: Path) -> None:
     rows = run(fds_per_minute=1.0)
+    for row in rows:  # an older run: it did not sample the oldest request
+        del row["oldest_request_seconds"]
     report.write_csv(tmp_path / "samples.csv", rows)
     summary = {
         "verdict": "fail",
@@ -133,5 +147,6 @@ def test_a_finished_run_judged_again(tmp_path: Path) -> None:
     assert "lines: 3 missing" in again["failures"]  # the other checks' verdicts stay
     assert not any(f.startswith("open descriptors: 99") for f in again["failures"])
     assert any(f.startswith("descriptors besides the harvesters'") for f in again["failures"])
+    assert again["bounds"]["ceiling oldest_request_seconds"]["verdict"].startswith("n/a")
     assert "ceiling" in text and (tmp_path / "resources.png").stat().st_size > 0
     assert report.main([str(tmp_path)]) == 1
