@@ -116,6 +116,41 @@ def truncated_away(soak: Soak, lines: dict[str, Any]) -> Callable[[float], int]:
     return lambda t: sum(lost for at, lost in moments if at <= t)
 
 
+# A copytruncate destroys the unread tail of the old content (docs/logship.md). With no
+# fault under way logship is caught up, fewer than RECOVERED lines behind in all, so a
+# truncation may then destroy at most that many; under a fault (from its start until the
+# lag recovered) up to the whole content.
+
+
+def truncation_losses(
+    ct_started: float, windows: Sequence[Sequence[int]], faults: Sequence[dict[str, Any]],
+    failures: list[str],
+) -> dict[str, Any]:  # fmt: skip
+    """Each copytruncate content that lost its unread tail: when, how much, under which
+    fault; a loss beyond RECOVERED lines with no fault under way fails."""
+    from tests.soak.soak import CT_RATE
+
+    limit = RECOVERED
+    seen = []
+    for _first, last, lost in windows:
+        at = ct_started + (last + 1) / CT_RATE  # the writer truncates after a content's last
+        under = [
+            f["kind"]
+            for f in faults
+            if f["at_s"] <= at
+            and (f["recovered_after_s"] is None or at <= f["until_s"] + f["recovered_after_s"])
+        ]
+        seen.append({"at_s": round(at, 1), "lost": lost, "under": under})
+        if not under and lost > limit:
+            failures.append(
+                f"copytruncate loss: {lost} lines destroyed unread at {at:.0f} s with no "
+                f"fault under way (at most {limit}: logship was {lost / CT_RATE:.0f} s behind)"
+            )
+    calm = [w["lost"] for w in seen if not w["under"]]
+    return {"calm_limit": limit, "calm_max": max(calm, default=0), "windows": seen,
+            "verdict": "pass" if max(calm, default=0) <= limit else "fail"}  # fmt: skip
+
+
 def with_rates(
     samples: Sequence[dict[str, Any]], lost: Callable[[float], int]
 ) -> list[dict[str, Any]]:
@@ -293,6 +328,7 @@ def write(soak: Soak, lines: dict[str, Any]) -> str:
         "bounds": bounds,
         "figures": figures(soak, rows),
         "faults": recoveries(soak, rows),
+        "ct_started_s": round(soak.ct_started, 3),
         "lives": [
             {
                 "started_s": round(lf.started, 1),
@@ -304,6 +340,11 @@ def write(soak: Soak, lines: dict[str, Any]) -> str:
             for lf in soak.lives
         ],
     }
+    windows = lines.get("per_file", {}).get("ct", {}).get("windows", [])
+    summary["copytruncate"] = truncation_losses(
+        soak.ct_started, windows, summary["faults"], soak.failures
+    )
+    summary["verdict"] = "pass" if not soak.failures else "fail"
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_csv(out / "samples.csv", rows)
     text = summary_text(summary)
@@ -342,6 +383,13 @@ def summary_text(summary: dict[str, Any]) -> str:
         if windows:
             shown = ", ".join(f"{w[0]}-{w[1]}: {w[2]}" for w in windows)
             out.append(f"copytruncate contents that lost their unread tail (seqs: lines): {shown}")
+    ct = summary.get("copytruncate", {})
+    if "calm_limit" in ct:
+        faulted = [f"{w['lost']} ({'+'.join(w['under'])})" for w in ct["windows"] if w["under"]]
+        out.append(
+            f"  with no fault under way: {ct['verdict']} (most lost {ct['calm_max']}, "
+            f"limit {ct['calm_limit']}); under a fault: {', '.join(faulted) or 'none'}"
+        )
     out.append(
         f"logship RSS {f['rss_mib_min']}-{f['rss_mib_max']} MiB (median "
         f"{f['rss_mib_median']}), fds max {f['fds_max']}, threads max {f['threads_max']}, "
@@ -553,7 +601,8 @@ class Recorded:
 def bound_failure(text: str) -> bool:
     """Whether a failure is one check_bounds says (and a rejudge says again)."""
     labels = [label for label, _ in BOUNDS.values()] + [label for label, _ in CEILINGS.values()]
-    return text.startswith("the registry held") or any(text.startswith(f"{x}:") for x in labels)
+    again = ("the registry held", "copytruncate loss:")
+    return text.startswith(again) or any(text.startswith(f"{x}:") for x in labels)
 
 
 def number(text: str) -> Any:
@@ -581,12 +630,15 @@ def rejudge(out: Path) -> tuple[str, bool]:
     run = Recorded(float(summary["duration_s"]), int(summary["seed"]), failures, events)
     bounds = check_bounds(run.duration, rows, failures, recorded=True) if rows else {}
     summary.pop("missing_metrics", None)
-    summary.update(
-        verdict="pass" if not failures else "fail",
-        failures=failures,
-        bounds=bounds,
-        faults=recoveries(run, rows),
-    )
+    summary.update(bounds=bounds, faults=recoveries(run, rows))
+    windows = summary["lines"].get("per_file", {}).get("ct", {}).get("windows", [])
+    if "ct_started_s" in summary:
+        summary["copytruncate"] = truncation_losses(
+            summary["ct_started_s"], windows, summary["faults"], failures
+        )
+    else:
+        summary["copytruncate"] = {"verdict": "n/a: the run did not say when ct.log began"}
+    summary.update(verdict="pass" if not failures else "fail", failures=failures)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_csv(out / "samples.csv", rows)
     text = summary_text(summary)

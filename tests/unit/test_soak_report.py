@@ -150,3 +150,19 @@ def test_a_finished_run_judged_again(tmp_path: Path) -> None:
     assert again["bounds"]["ceiling oldest_request_seconds"]["verdict"].startswith("n/a")
     assert "ceiling" in text and (tmp_path / "resources.png").stat().st_size > 0
     assert report.main([str(tmp_path)]) == 1
+
+
+def test_a_copytruncate_loss_is_allowed_under_a_fault_only() -> None:
+    """ct.log at 100 lines/s from t=10: a content of seqs 0-5999 truncated at 70 s, the
+    next (6000-11999) at 130 s. An outage at 60-90 s recovered 20 s later."""
+    outage = [{"kind": "outage", "at_s": 60.0, "until_s": 90.0, "recovered_after_s": 20.0}]
+    failures: list[str] = []
+    under = report.truncation_losses(10.0, [[0, 5999, 3000]], outage, failures)
+    assert failures == [] and under["windows"][0]["under"] == ["outage"]
+    calm = report.truncation_losses(10.0, [[6000, 11999, 3000]], outage, failures)
+    assert calm["verdict"] == "fail" and calm["windows"][0]["under"] == []
+    assert failures and failures[0].startswith("copytruncate loss: 3000 lines")
+    assert report.bound_failure(failures[0])  # judged again by a rejudge
+    small: list[str] = []
+    report.truncation_losses(10.0, [[6000, 11999, 400]], outage, small)
+    assert small == []  # fewer than RECOVERED: what caught up allows
