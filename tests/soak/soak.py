@@ -24,6 +24,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -118,6 +119,7 @@ class Soak:
         self.summaries: list[dict[str, Any]] = []  # the writers', once they stopped
         self.caught_up_after: float | None = None  # s from the app's last line
         self.ct_started = 0.0  # s: when the copytruncate file's writer started
+        self.heals: list[threading.Timer] = []  # each bad stretch's end
 
     # --- setting up --------------------------------------------------------------------
 
@@ -166,9 +168,16 @@ class Soak:
             prefix=self.net.ship.prefix,
             http_host=self.net.ship.control,
         )
-        shipper.start(timeout=60)
-        with self.lock:
-            self.lives.append(Life(shipper, self.now(), how=why))
+        life = Life(shipper, self.now(), how=why)
+        with self.lock:  # known before it starts: a start that fails is still taken down
+            self.lives.append(life)
+        try:
+            shipper.start(timeout=60)
+        except Exception as e:
+            shipper.kill()
+            with self.lock:
+                life.ended, life.how = self.now(), f"{why}: did not start"
+            raise RuntimeError(f"logship did not start ({why}): {e}") from e
 
     def current(self) -> Life | None:
         with self.lock:
@@ -182,8 +191,6 @@ class Soak:
         actions: list[tuple[float, Callable[[], None]]] = []
         for fault in self.faults:
             actions.append((fault.at, lambda f=fault: self.fault(f)))  # type: ignore[misc]
-            if fault.kind == "bad link":
-                actions.append((fault.at + fault.lasts, self.heal_link))
         for at, action in sorted(actions, key=lambda a: a[0]):
             if self.stop.wait(max(0.0, self.t0 + at - time.monotonic())):
                 return
@@ -199,22 +206,38 @@ class Soak:
             self.es.control("down", seconds=fault.lasts)
             self.events.append(Event("outage", at, at + fault.lasts))
         elif fault.kind == "bad link":
+            # Healed `lasts` after it began, also when a restart before it ran late.
             self.net.netem(**BAD_LINK, seed=self.seed + 1)
             self.events.append(Event("bad link", at, at + fault.lasts))
+            heal = threading.Timer(fault.lasts, self.heal_link)
+            heal.daemon = True
+            heal.start()
+            self.heals.append(heal)
         else:
             self.events.append(self.restart(fault.kind, at))
 
     def heal_link(self) -> None:
         assert self.net is not None
-        self.net.netem(**BASE_LINK, seed=self.seed)
+        try:
+            self.net.netem(**BASE_LINK, seed=self.seed)
+        except Exception as e:  # said in the verdict; the run goes on
+            self.failures.append(f"at {self.now():.0f} s healing the link failed: {e!r}")
 
     def restart(self, kind: str, at: float) -> Event:
         life = self.current()
         assert life is not None, "no logship to restart"
         if kind == "sigterm":
-            code = life.shipper.stop(STOP_TIMEOUT)
-            if code != 0:
-                self.failures.append(f"logship exited {code} at SIGTERM ({at:.0f} s)")
+            try:
+                code: int | None = life.shipper.stop(STOP_TIMEOUT)
+                if code != 0:
+                    self.failures.append(f"logship exited {code} at SIGTERM ({at:.0f} s)")
+            except subprocess.TimeoutExpired:
+                life.shipper.kill()
+                code = life.shipper.proc.returncode if life.shipper.proc else None
+                self.failures.append(
+                    f"logship did not exit within {STOP_TIMEOUT:g} s of SIGTERM ({at:.0f} s): "
+                    "killed"
+                )
         else:
             life.shipper.kill()
             code = life.shipper.proc.returncode if life.shipper.proc else None
@@ -291,6 +314,10 @@ class Soak:
             time.sleep(max(0.0, min(next_sample, next_harvest, self.duration) - self.now()))
         self.stop.set()
         thread.join(timeout=STOP_TIMEOUT + 60)
+        for heal in self.heals:  # a bad stretch that began late: healed for the catch-up
+            if heal.is_alive():
+                heal.cancel()
+                self.heal_link()
         self.summaries = [app.stop() for app in self.apps]
         self.catch_up(next_sample)
 
@@ -372,6 +399,8 @@ class Soak:
 
     def teardown(self) -> None:
         self.stop.set()
+        for heal in self.heals:
+            heal.cancel()
         for app in self.apps:
             app.kill()
         for life in self.lives:
