@@ -10,6 +10,8 @@
   request was applied, its answer cut midway. Each bulk answer is cut with PROBABILITY.
 - `answer HOST PORT STATUS`: an HTTP/1.1 server answering every request with STATUS
   (`200`, `503` ...) and a short body, then closing: a service that is up, or not ready.
+- `dns HOST PORT NAME IP`: a nameserver (tests/integration/dns_server.py) answering NAME
+  with the A record IP, over UDP and TCP.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import struct
 import sys
 import threading
 import time
+from pathlib import Path
 
 CUTTING = threading.Event()
 
@@ -153,5 +156,13 @@ if __name__ == "__main__":
         answer(args[0], int(args[1]), int(args[2]))
     elif kind == "cutter":
         cutter(args[0], int(args[1]), int(args[2]), float(args[3]), int(args[4]))
+    elif kind == "dns":
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+        from tests.integration.dns_server import DnsServer
+
+        server = DnsServer(args[0], int(args[1])).start()
+        server.add(args[2], "A", args[3])
+        print("ready", flush=True)
+        signal.sigwait({signal.SIGTERM, signal.SIGINT})
     else:
         raise SystemExit(f"unknown peer {kind!r}")

@@ -60,9 +60,9 @@ def _rdata(rdtype: str, value: str) -> dns.rdata.Rdata:
 class DnsServer:
     """Serves `records` on host:port (UDP and TCP) from a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
-        self.port = 0
+        self.port = port  # 0: any free one
         self.queries: list[Query] = []
         self._records: dict[dns.name.Name, dict[str, list[dns.rdata.Rdata]]] = {}
         self._servfail: set[dns.name.Name] = set()
@@ -176,13 +176,13 @@ class DnsServer:
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                udp.bind((self.host, 0))
+                udp.bind((self.host, self.port))
                 tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 tcp.bind((self.host, udp.getsockname()[1]))
             except OSError as exc:
                 udp.close()
                 tcp.close()
-                if exc.errno != errno.EADDRINUSE:
+                if exc.errno != errno.EADDRINUSE or self.port:
                     raise
                 continue
             break

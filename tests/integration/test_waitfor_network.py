@@ -54,8 +54,13 @@ def test_targets_behind_a_partition_end_at_the_deadline_each_with_its_reason(
     net: TestNet,
 ) -> None:
     http = serve(net, 200)
-    dns = f"dns://db.example#server={net.es.data}"
+    net.spawn_ready(net.es, sys.executable, str(PEERS), "dns", net.es.data, "5353",
+                    "db.example", "10.0.0.5")  # fmt: skip
+    dns = f"dns://db.example#server={net.es.data}:5353"
     tcp = f"tcp://{net.es.data}:5432"
+    proc, _ = waitfor(net, "--timeout", "5s", http, dns)  # the link as made: both answer
+    code, stderr, _ = finish(proc)
+    assert code == 0, stderr
     net.partition()
     proc, started = waitfor(net, "--timeout", "4s", "--attempt-timeout", "1s", http, dns, tcp)
     code, stderr, events = finish(proc)
@@ -64,7 +69,7 @@ def test_targets_behind_a_partition_end_at_the_deadline_each_with_its_reason(
     assert 4.0 <= elapsed <= 4.0 + SLACK, f"{elapsed:.2f} s for a 4 s deadline"
     assert last_errors(events) == {
         http: "no answer within 1s",
-        dns: f"db.example: no answer within 1s (asked {net.es.data}:53)",
+        dns: f"db.example: no answer within 1s (asked {net.es.data}:5353)",
         tcp: "no answer within 1s",
     }, stderr
     assert net.dropped("partition") > 0
