@@ -30,14 +30,15 @@ def run(
         age = t % LIFE
         life = int(t // LIFE)
         busy = 4 if i % 37 == 0 else 0
+        opened = 60 if age >= 5 else 0  # a life's first sample: no file open yet
         samples.append(
             {
                 "t": t,
                 "phase": "writing",
                 "lag": 100,
-                "files_open": 60,
-                "fds": 60 + 12 + busy + int(fds_per_minute * age / 60),
-                "asyncio_tasks": 60 + 9 + busy + int(tasks_per_minute * age / 60),
+                "files_open": opened,
+                "fds": opened + 12 + busy + int(fds_per_minute * age / 60),
+                "asyncio_tasks": opened + 9 + busy + int(tasks_per_minute * age / 60),
                 "threads": 3 + (i % 3),
                 "rss_mib": 40.0 + (i % 7) + rss_per_life * life,
                 "registry_bytes": 20000 + (i % 5) * 100,
