@@ -504,5 +504,5 @@ class App:
         extra = {"files_open": float(len(self.files.harvesters)),
                  "unacknowledged_events": float(self.pipeline.unacknowledged),
                  "asyncio_tasks": float(len(asyncio.all_tasks())),
-                 "oldest_request_seconds": round(self.pipeline.oldest_request(), 3)}  # fmt: skip
+                 "oldest_request_seconds": round(self.sender.oldest_request(), 3)}  # fmt: skip
         return render_metrics(self.pipeline.stats, self.files.lag(), extra)

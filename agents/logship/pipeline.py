@@ -100,7 +100,6 @@ class Pipeline:
         self._arrived = asyncio.Event()
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._asking: dict[object, float] = {}  # each request awaiting its answer: since
         self._flush_now = False
         self._broken: BaseException | None = None  # a delivery's bug: run() raises it
         # Elasticsearch's state as last said: (kind, detail). A change is logged once,
@@ -162,13 +161,6 @@ class Pipeline:
     @property
     def unacknowledged(self) -> int:
         return self.acks.outstanding()
-
-    def oldest_request(self) -> float:
-        """Seconds the oldest bulk request has been waiting for its answer (0: none). A
-        request is let go at --request-timeout: more than that is a hung request."""
-        if not self._asking:
-            return 0.0
-        return time.monotonic() - min(self._asking.values())
 
     def flush(self) -> None:
         """Send what is pending without waiting for the flush interval (drain)."""
@@ -267,12 +259,7 @@ class Pipeline:
             self.stats.bulk_requests += 1
             body = [docs.body_of(lo, hi) for docs, lo, hi in parts]
             answered = self._answered
-            token = object()
-            self._asking[token] = time.monotonic()
-            try:
-                reply = await ask(lambda body=body: self.sender.send(body))  # type: ignore[misc]
-            finally:
-                del self._asking[token]
+            reply = await ask(lambda body=body: self.sender.send(body))  # type: ignore[misc]
             del body
             if reply.kind is Kind.UNREACHABLE:
                 self.stats.es_reachable = False

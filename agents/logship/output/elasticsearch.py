@@ -211,7 +211,7 @@ class ElasticsearchSender:
         given = dialect_of_flag(self.flavor)
         self.cluster: Cluster | None = None  # what GET / said, once it said it
         self.met = given is not None  # True once the dialect is settled
-        self._meeting = asyncio.Lock()
+        self._meeting: asyncio.Future[Answer] | None = None  # GET / being asked
         self._use(given or UNKNOWN)
         self.client = Client(self.nodes, timeout=float(options.get("request_timeout", 10.0)))
 
@@ -227,18 +227,33 @@ class ElasticsearchSender:
         """Ask `GET /` once and settle the dialect from it: the server's own when it says
         who it is, plain JSON when it will not say (403, or not a server logship knows).
         Another answer (401, 5xx) settles nothing: the next request asks again. The
-        answer, or None when the cluster was met already; SendFailed without one."""
-        async with self._meeting:
-            if self.cluster is not None:
-                return None
+        answer, or None when the cluster was met already; SendFailed without one.
+
+        Callers that come while `GET /` is being asked share its outcome: asked in turn,
+        each bulk request in flight would wait out every earlier one's timeout first (4
+        in flight to a silent peer: the last one waited 4 times --request-timeout)."""
+        if self.cluster is not None:
+            return None
+        if self._meeting is not None:
+            return await asyncio.shield(self._meeting)
+        meeting = self._meeting = asyncio.get_running_loop().create_future()
+        try:
             answer = await self.info()
             cluster = identify(answer.status, answer.body, answer.headers)
-            if cluster is not None:
-                self.cluster = cluster
-            if not self.met and (cluster is not None or answer.status == 403):
-                self.met = True
-                self._use(cluster.dialect if cluster is not None else UNKNOWN)
-            return answer
+        except BaseException as exc:  # those waiting have no answer either; they retry
+            why = str(exc) if isinstance(exc, SendFailed) else "GET / was not asked to the end"
+            meeting.set_exception(SendFailed(why))
+            meeting.exception()  # retrieved: no warning when nobody was waiting
+            raise
+        finally:
+            self._meeting = None
+        if cluster is not None:
+            self.cluster = cluster
+        if not self.met and (cluster is not None or answer.status == 403):
+            self.met = True
+            self._use(cluster.dialect if cluster is not None else UNKNOWN)
+        meeting.set_result(answer)
+        return answer
 
     async def _settled(self) -> None:
         """Before a request that depends on the dialect: meet the cluster if not yet."""
@@ -340,6 +355,10 @@ class ElasticsearchSender:
         except SendFailed:  # reachability is a yes/no question here
             return False
         return 200 <= answer.status < 300
+
+    def oldest_request(self) -> float:
+        """Seconds the oldest request has waited for its answer (0: none)."""
+        return self.client.oldest_request()
 
     async def close(self) -> None:
         await self.client.close()

@@ -229,6 +229,14 @@ class Client:
         self.nodes, self.timeout, self.clock = nodes, timeout, clock
         self._turn = -1  # the first request goes to the first node
         self._busy: set[Connection] = set()
+        self._asking: dict[object, float] = {}  # each request awaiting its answer: since
+
+    def oldest_request(self) -> float:
+        """Seconds the oldest request has been waiting for its answer, its connection
+        included (0: none). Each is let go at `timeout`: more than that is a hung request."""
+        if not self._asking:
+            return 0.0
+        return self.clock() - min(self._asking.values())
 
     def pick(self) -> Node:
         """Round robin over the nodes not resting; the first to wake when all rest."""
@@ -250,6 +258,8 @@ class Client:
         if body is not None or method in ("POST", "PUT"):
             lines.append(f"content-length: {len(body or b'')}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        token = object()
+        self._asking[token] = self.clock()
         try:
             async with asyncio.timeout(self.timeout):
                 response = await self._exchange(node, method, head, body)
@@ -260,6 +270,8 @@ class Client:
         except NoAnswer:
             self._rest(node)
             raise
+        finally:
+            del self._asking[token]
         node.failures, node.resting_until = 0, 0.0
         return response
 

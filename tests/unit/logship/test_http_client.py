@@ -228,6 +228,51 @@ async def test_a_server_that_never_answers_ends_at_the_timeout() -> None:
         await c.close()
 
 
+async def test_the_oldest_request_is_timed_from_its_start_until_it_is_let_go() -> None:
+    """The gauge behind logship_oldest_request_seconds: a request waiting for its answer
+    counts, connecting included; an answered or timed-out one no longer does."""
+    now = [100.0]
+    answering = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = srv.connections == 1
+        await srv.read_request(reader)
+        await answering.wait()
+        if not first:
+            await asyncio.sleep(60)  # the second is never answered
+        writer.write(answer(200, b"{}"))
+        await writer.drain()
+        await asyncio.sleep(60)
+
+    async with Server(handler) as srv:
+        c = client(srv.url, clock=lambda: now[0])
+        assert c.oldest_request() == 0.0
+        first = asyncio.ensure_future(c.request("POST", "/_bulk", {}, b"{}"))
+        await wait_until(lambda: srv.heads)
+        now[0] += 3.0
+        second = asyncio.ensure_future(c.request("POST", "/_bulk", {}, b"{}"))
+        await asyncio.sleep(0.05)
+        now[0] += 1.5
+        assert c.oldest_request() == 4.5  # the first: the second is younger
+        answering.set()
+        assert (await first).status == 200
+        await wait_until(lambda: len(srv.heads) == 2)
+        assert c.oldest_request() == 1.5
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert c.oldest_request() == 0.0
+        await c.close()
+
+
+async def wait_until(condition: Callable[[], object], within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not condition():
+        assert loop.time() < end, "not within 5 s"
+        await asyncio.sleep(0.01)
+
+
 async def test_refused_and_unresolvable_name_the_node() -> None:
     async with Server(lambda r, w: asyncio.sleep(0)) as srv:
         url = srv.url
