@@ -12,6 +12,7 @@ import pytest
 
 from agents._options import OptionError
 from agents.logship.output.elasticsearch import ElasticsearchSender, SendFailed, nodes_of
+from tests.unit.logship.loopback import Server, answer
 
 URLS = ["http://es", "https://es.example:9243/prefix", "http://u%40x:p%3Aw@10.0.0.1:9200",
         "https://[::1]/", "http://es:9200/a/b/"]  # fmt: skip
@@ -140,82 +141,63 @@ def test_credentials_with_a_line_break_are_refused_not_sent() -> None:
         ElasticsearchSender({"hosts": ["http://es:9200"], "api_key": "abc\r\nX-Evil: 1"})
 
 
-class Loopback:
-    """A server on loopback that reads each request and answers `GET /` with `status`
-    after `delay` (None: never), and a bulk request with an empty success; it keeps the
-    request lines it read."""
+def peer(status: int, after: float | None) -> Server:
+    """A peer answering `GET /` with `status` after `after` s (None: never) and each bulk
+    request with an empty success, on keep-alive connections."""
 
-    def __init__(self, status: int, delay: float | None) -> None:
-        self.status, self.delay = status, delay
-        self.requests: list[str] = []
-        self.connections = 0
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await srv.read_request(reader)
+            if srv.heads[-1].startswith(b"GET / "):
+                await asyncio.sleep(3600 if after is None else after)
+                wire = answer(status, b'{"error":"no"}', "content-type: application/json")
+            else:
+                wire = answer(200, b'{"errors":false,"took":0,"items":[]}',
+                              "content-type: application/json")  # fmt: skip
+            writer.write(wire)
+            await writer.drain()
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
-                await reader.readexactly(length)
-                line = head.split(b"\r\n", 1)[0].decode()
-                self.requests.append(line)
-                if line.startswith("GET / "):
-                    if self.delay is None:
-                        await asyncio.sleep(3600)
-                    await asyncio.sleep(self.delay)
-                    status, body = self.status, b'{"error":"no"}'
-                else:
-                    status, body = 200, b'{"errors":false,"took":0,"items":[]}'
-                head = b"HTTP/1.1 %d X\r\ncontent-length: %d\r\n" % (status, len(body))
-                writer.write(head + b"content-type: application/json\r\n\r\n" + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    srv = Server(handler)
+    return srv
+
+
+def request_lines(srv: Server) -> list[str]:
+    return [head.split(b"\r\n", 1)[0].decode() for head in srv.heads]
 
 
 @pytest.mark.asyncio
 async def test_bulk_requests_in_flight_share_one_get_to_a_silent_peer() -> None:
-    in_flight = 4
     """Bulk requests that come while `GET /` is asked wait for that one: to a peer that
     never answers, each gives up with it after one --request-timeout, instead of asking
-    in turn and the last waiting `in_flight` timeouts."""
-    peer = Loopback(200, None)
-    server = await asyncio.start_server(peer.serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    sender = ElasticsearchSender({"hosts": [f"http://127.0.0.1:{port}"], "request_timeout": 0.5})
-    try:
-        sends = [sender.send(b'{"create":{}}\n{}\n') for _ in range(in_flight)]
-        outcomes = await asyncio.gather(*sends, return_exceptions=True)
-        assert all(isinstance(o, SendFailed) and "within 0.5s" in str(o) for o in outcomes), (
-            outcomes
-        )
-        assert peer.requests == ["GET / HTTP/1.1"], "each asked GET / again"
-        assert sender.oldest_request() == 0.0
-        # the next one asks again: a failed GET / settled nothing
-        with pytest.raises(SendFailed):
-            await sender.send(b'{"create":{}}\n{}\n')
-        assert peer.requests == ["GET / HTTP/1.1"] * 2
-    finally:
-        await sender.close()
-        server.close()
+    in turn and the last waiting 4 timeouts."""
+    async with peer(200, None) as srv:
+        sender = ElasticsearchSender({"hosts": [srv.url], "request_timeout": 0.5})
+        try:
+            sends = [sender.send(b'{"create":{}}\n{}\n') for _ in range(4)]
+            outcomes = await asyncio.gather(*sends, return_exceptions=True)
+            assert all(isinstance(o, SendFailed) and "within 0.5s" in str(o) for o in outcomes), (
+                outcomes
+            )
+            assert request_lines(srv) == ["GET / HTTP/1.1"], "each asked GET / again"
+            assert sender.oldest_request() == 0.0
+            # the next one asks again: a failed GET / settled nothing
+            with pytest.raises(SendFailed):
+                await sender.send(b'{"create":{}}\n{}\n')
+            assert request_lines(srv) == ["GET / HTTP/1.1"] * 2
+        finally:
+            await sender.close()
 
 
 @pytest.mark.asyncio
 async def test_bulk_requests_in_flight_share_the_answer_that_settles_the_dialect() -> None:
     """A 403 to `GET /` settles plain JSON for every bulk request that waited for it; none
     asks again."""
-    peer = Loopback(403, 0.2)
-    server = await asyncio.start_server(peer.serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    sender = ElasticsearchSender({"hosts": [f"http://127.0.0.1:{port}"], "request_timeout": 5})
-    try:
-        answers = await asyncio.gather(*(sender.send(b'{"create":{}}\n{}\n') for _ in range(4)))
-        assert [a.status for a in answers] == [200] * 4
-        assert sorted(peer.requests) == ["GET / HTTP/1.1"] + ["POST /_bulk HTTP/1.1"] * 4
-        assert sender.met and sender.cluster is None
-    finally:
-        await sender.close()
-        server.close()
+    async with peer(403, 0.2) as srv:
+        sender = ElasticsearchSender({"hosts": [srv.url], "request_timeout": 5})
+        try:
+            answers = await asyncio.gather(*(sender.send(b'{"create":{}}\n{}\n') for _ in range(4)))
+            assert [a.status for a in answers] == [200] * 4
+            assert sorted(request_lines(srv)) == ["GET / HTTP/1.1"] + ["POST /_bulk HTTP/1.1"] * 4
+            assert sender.met and sender.cluster is None
+        finally:
+            await sender.close()
